@@ -9,7 +9,12 @@ Semantics shared by both back ends (two-valued logic):
   (so ``params.p != 'a'`` does not match runs without ``p``), except ``IS NULL`` which is true exactly then.
 - ``Not(x)`` matches exactly the rows ``x`` does not match.
 - Metric values compare as IEEE doubles: NaN satisfies only ``!=``.
-- ``LIKE`` is case-sensitive, ``ILIKE`` case-insensitive, ``%`` and ``_`` wildcards.
+- ``LIKE`` is case-sensitive, ``ILIKE`` case-insensitive, ``%`` and ``_`` wildcards; a backslash makes the next
+  pattern character literal (``'100\\%'``, SQL ``ESCAPE '\\'``). The parser rejects patterns ending in a lone
+  backslash.
+- ``dataset`` comparisons hold when any of the run's dataset inputs satisfies them.
+- Ordering puts NULL (and, for metrics, NaN before NULL) last in both directions; ``experiment_id`` orders
+  numerically (ids are decimal strings).
 """
 
 from __future__ import annotations
@@ -44,8 +49,8 @@ class Identifier:
 class Comparison:
     identifier: Identifier
     op: Operator
-    #: float for metrics and numeric attributes, str for strings, tuple[str, ...] for IN / NOT IN,
-    #: None for IS [NOT] NULL.
+    #: float for metrics; int (integer literal) or float for numeric attributes; str for strings;
+    #: tuple[str, ...] for IN / NOT IN; None for IS [NOT] NULL.
     value: float | str | tuple[str, ...] | None
 
 
