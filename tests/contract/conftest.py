@@ -80,11 +80,29 @@ def mysql_store(request: pytest.FixtureRequest, tmp: Path) -> Iterator[StoreUnde
     yield from _sql_store("mysql", request.getfixturevalue("mysql_db_uri"), tmp)
 
 
+@contextmanager
+def rest_store(request: pytest.FixtureRequest, tmp: Path) -> Iterator[StoreUnderTest]:
+    """The REST client talking to a real server (in a thread of this process) backed by SQLite."""
+    from mltrail.server.app import create_app
+    from mltrail.store.rest import RestStore
+
+    from server.live import thread_server
+
+    app = create_app(f"sqlite:///{tmp / 'server.db'}", str(tmp / "artifacts"), serve_artifacts=False)
+    with thread_server(app) as server:
+        store = RestStore(server.url)
+        try:
+            yield StoreUnderTest("rest", store, tmp / "artifacts")
+        finally:
+            _close(store)
+
+
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "file": file_store,
     "sqlite": sqlite_store,
     "postgres": postgres_store,
     "mysql": mysql_store,
+    "rest": rest_store,
 }
 #: pytest markers per store, so ``-m "not mysql"`` deselects a service that is not installed.
 _MARKS = {"postgres": [pytest.mark.postgres], "mysql": [pytest.mark.mysql]}
