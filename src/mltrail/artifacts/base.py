@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from mltrail.entities import FileInfo
@@ -58,3 +59,45 @@ def iter_chunks(stream: BinaryIO, chunk_size: int = 1024 * 1024) -> Iterator[byt
     with stream:
         while chunk := stream.read(chunk_size):
             yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class PartUploadCredential:
+    """Where a client PUTs one part of a multipart upload (a presigned URL and the headers it needs)."""
+
+    part_number: int
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedPart:
+    part_number: int
+    etag: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedDownload:
+    url: str
+    headers: dict[str, str]
+    file_size: int
+
+
+@runtime_checkable
+class MultipartArtifactRepository(ArtifactRepository, Protocol):
+    """Optional capability of cloud repositories (S3...): multipart uploads with presigned part URLs and
+    presigned downloads. The proxy's ``mpu/*`` and ``presigned/*`` endpoints use it when the destination has
+    it and answer 501 NOT_IMPLEMENTED otherwise."""
+
+    def create_multipart_upload(
+        self, artifact_path: str, num_parts: int, expiration: int = 900
+    ) -> tuple[str, list[PartUploadCredential]]:
+        """Start an upload of ``artifact_path`` in ``num_parts`` parts; return (upload_id, one credential per part)."""
+        ...
+
+    def complete_multipart_upload(self, artifact_path: str, upload_id: str, parts: list[UploadedPart]) -> None: ...
+
+    def abort_multipart_upload(self, artifact_path: str, upload_id: str) -> None: ...
+
+    def presigned_download(self, artifact_path: str, expiration: int = 300) -> PresignedDownload: ...

@@ -1,0 +1,133 @@
+"""BackgroundLogger: batching limits, per-key order, error surfacing, backpressure.
+
+The logger is tested against a recording store (a stand-in for the store, which is not what is under test
+here) so that batch boundaries, failures and a stalled store can be observed and provoked precisely.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from mltrail.client.batching import BackgroundLogger
+from mltrail.entities import Metric, Param, RunTag
+from mltrail.errors import MltrailException
+
+
+class RecordingStore:
+    """Records every log_batch call; refuses runs named in ``failing_runs`` and params named ``bad``; can be
+    paused with ``gate``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[Metric], list[Param], list[RunTag]]] = []
+        self.failing_runs: set[str] = set()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def log_batch(
+        self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (), tags: Sequence[RunTag] = ()
+    ) -> None:
+        self.gate.wait()
+        if run_id in self.failing_runs:
+            raise MltrailException.not_found(f"Run with id={run_id} not found")
+        if any(p.key == "bad" for p in params):
+            raise MltrailException.invalid_parameter("Changing param values is not allowed.")
+        self.calls.append((run_id, list(metrics), list(params), list(tags)))
+
+    def metrics_of(self, run_id: str) -> list[Metric]:
+        return [m for call in self.calls if call[0] == run_id for m in call[1]]
+
+
+def test_batches_respect_limits_and_keep_order_per_run_and_key() -> None:
+    store = RecordingStore()
+    logger = BackgroundLogger(store)  # type: ignore[arg-type]
+    for step in range(2500):
+        for run_id in ("a", "b"):
+            logger.log_metric(run_id, "loss", float(step), 1000 + step, step)
+            logger.log_metric(run_id, "acc", float(-step), 1000 + step, step)
+        if step % 10 == 0:
+            logger.log_entities("a", [Param(f"p{step}", "1"), RunTag(f"t{step % 150}", str(step))])
+    logger.flush()
+
+    for _run_id, metrics, params, tags in store.calls:
+        assert len(metrics) <= 1000 and len(params) <= 100 and len(tags) <= 100
+        assert len(metrics) + len(params) + len(tags) <= 1000
+    for run_id in ("a", "b"):
+        stored = store.metrics_of(run_id)
+        assert len(stored) == 5000
+        for key, sign in (("loss", 1.0), ("acc", -1.0)):
+            assert [m.step for m in stored if m.key == key] == list(range(2500))
+            assert [m.value for m in stored if m.key == key] == [sign * s for s in range(2500)]
+    params = [p.key for call in store.calls if call[0] == "a" for p in call[2]]
+    assert params == [f"p{s}" for s in range(0, 2500, 10)]
+    last_tag_values: dict[str, str] = {}
+    for call in store.calls:
+        for tag in call[3]:
+            last_tag_values[tag.key] = tag.value
+    assert last_tag_values["t0"] == "2400"  # the last set of a key wins, as with sequential set_tag calls
+
+
+def test_flush_reraises_first_error_once_and_keeps_other_data() -> None:
+    store = RecordingStore()
+    store.failing_runs.add("gone")
+    logger = BackgroundLogger(store)  # type: ignore[arg-type]
+    logger.log_metric("gone", "m", 1.0, 1, 0)
+    logger.log_metric("ok", "m", 2.0, 1, 0)
+    with pytest.raises(MltrailException) as caught:
+        logger.flush()
+    assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert [m.value for m in store.metrics_of("ok")] == [2.0]
+    logger.flush()  # reported once
+
+
+def test_refused_param_does_not_lose_metrics_logged_with_it() -> None:
+    store = RecordingStore()
+    logger = BackgroundLogger(store)  # type: ignore[arg-type]
+    logger.log_metric("r", "m", 1.0, 1, 0)
+    logger.log_entities("r", [Param("bad", "x"), Param("good", "y"), RunTag("t", "v")])
+    with pytest.raises(MltrailException, match="Changing param values"):
+        logger.flush()
+    assert [m.value for m in store.metrics_of("r")] == [1.0]
+    assert [p.key for call in store.calls for p in call[2]] == ["good"]
+    assert [t.key for call in store.calls for t in call[3]] == ["t"]
+
+
+def test_changed_param_value_is_refused_at_the_call() -> None:
+    logger = BackgroundLogger(RecordingStore())  # type: ignore[arg-type]
+    logger.log_entities("r", [Param("lr", "0.1")])
+    logger.log_entities("r", [Param("lr", "0.1")])  # same value again is fine
+    with pytest.raises(MltrailException, match="Changing param values is not allowed"):
+        logger.log_entities("r", [Param("lr", "0.2")])
+
+
+def test_backpressure_blocks_callers_at_the_bound() -> None:
+    store = RecordingStore()
+    store.gate.clear()  # the store stalls
+    logger = BackgroundLogger(store, max_pending=50)  # type: ignore[arg-type]
+    done = threading.Event()
+
+    def produce() -> None:
+        for i in range(3000):
+            logger.log_metric("r", "m", float(i), 1, i)
+        done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        assert len(logger._queue) <= 50
+        time.sleep(0.01)
+    assert not done.is_set()  # blocked: the store has not taken anything yet
+    store.gate.set()
+    producer.join(10)
+    logger.flush()
+    assert [m.step for m in store.metrics_of("r")] == list(range(3000))
+
+
+def test_flush_when_idle_does_not_involve_the_worker() -> None:
+    logger = BackgroundLogger(RecordingStore())  # type: ignore[arg-type]
+    logger.flush()
+    assert logger._thread is None  # no marker was queued, so no worker was even started
