@@ -14,6 +14,7 @@ from mltrail.version import __version__
 _COMMANDS: dict[str, tuple[str, str]] = {
     "experiments": ("mltrail.cli.experiments", "experiments"),
     "runs": ("mltrail.cli.runs", "runs"),
+    "artifacts": ("mltrail.cli.artifacts", "artifacts"),
     "db": ("mltrail.cli.db", "db"),
     "gc": ("mltrail.cli.gc", "gc"),
     "server": ("mltrail.cli.server", "server"),
