@@ -12,6 +12,7 @@ import os
 import posixpath
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from mltrail.entities import Metric, Param, RunTag
 from mltrail.errors import MltrailException
@@ -35,6 +36,7 @@ MAX_INT64 = 2**63 - 1
 
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+_NEW_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
 
 _BAD_NAME_HINT = (
@@ -59,14 +61,20 @@ def validate_key(key: object, what: str = "name") -> str:
         raise _invalid(f"Missing value for required parameter '{what}'.")
     if len(key) > MAX_ENTITY_KEY_LENGTH:
         raise _invalid(f"'{key[:40]}...' exceeds the maximum length of {MAX_ENTITY_KEY_LENGTH} characters")
-    if (
+    if not _is_well_formed_key(key):
+        raise _invalid(f"Invalid value \"{key}\" for parameter '{what}' supplied: {_BAD_NAME_HINT}")
+    return key
+
+
+@lru_cache(maxsize=4096)
+def _is_well_formed_key(key: str) -> bool:
+    """Cached: the same few keys are checked for every logged point."""
+    return not (
         not _KEY_RE.match(key)
         or posixpath.normpath(key) != key
         or key.startswith("/")
         or any(part in (".", "..") for part in key.split("/"))
-    ):
-        raise _invalid(f"Invalid value \"{key}\" for parameter '{what}' supplied: {_BAD_NAME_HINT}")
-    return key
+    )
 
 
 def _checked_value(value: object, limit: int, what: str, key: str) -> str:
@@ -105,6 +113,18 @@ def _is_int(value: object) -> bool:
 
 def validate_metric(metric: Metric, path: str = "") -> Metric:
     """Key rules, a real number (NaN and ±Inf allowed, bool refused), int64 timestamp ≥ 0 and step."""
+    key, timestamp, step = metric.key, metric.timestamp, metric.step
+    if (  # fast path for the common valid point (logging checks every point of every batch)
+        type(metric.value) is float
+        and type(timestamp) is int
+        and type(step) is int
+        and type(key) is str
+        and 0 <= timestamp <= MAX_INT64
+        and -MAX_INT64 - 1 <= step <= MAX_INT64
+        and 0 < len(key) <= MAX_ENTITY_KEY_LENGTH
+        and _is_well_formed_key(key)
+    ):
+        return metric
     validate_key(metric.key, f"{path}key" if path else "name")
     value = metric.value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -179,6 +199,13 @@ def validate_experiment_name(name: object) -> str:
 def validate_run_id(run_id: object) -> str:
     if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
         raise _invalid(f"Invalid run ID: '{run_id}'")
+    return run_id
+
+
+def validate_new_run_id(run_id: object) -> str:
+    """A run id chosen by the caller of ``create_run``: the shape every store generates (32 lowercase hex)."""
+    if not isinstance(run_id, str) or not _NEW_RUN_ID_RE.match(run_id):
+        raise _invalid(f"Invalid run ID: '{run_id}'. A run ID given to create a run must be 32 lowercase hex digits.")
     return run_id
 
 

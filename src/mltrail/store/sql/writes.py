@@ -1,0 +1,215 @@
+"""Bulk writes of run data inside a caller's transaction: metrics (history + per-key summaries), params, tags
+and dataset inputs. Every function issues a constant number of statements, whatever the number of rows.
+
+Rows are written in key order so that concurrent transactions lock rows in the same order (no deadlocks between
+two batches for the same run).
+
+``latest_metrics`` is maintained with one upsert whose update keeps, per (run, key):
+- the latest point: greatest ``(step, timestamp, value_class, value)``;
+- the minimum: least ``(value_class, value)`` (NaN sorts last, so it is the minimum only if every point is NaN);
+- the maximum: greatest ``(value_class, value)`` ignoring NaN, unless every point is NaN.
+Each ``CASE`` assigns the least significant column of a tuple first. MySQL evaluates the assignments left to
+right, each seeing the columns already assigned; in that order a tuple comparison still gives the same answer
+for every column (a less significant column changes only when a more significant one already decided).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+import sqlalchemy as sa
+
+from mltrail.entities import DatasetInput, Metric, Param, RunTag
+from mltrail.errors import MltrailException
+from mltrail.store.sql import schema as t
+from mltrail.store.sql.bulk import BulkInsert
+
+RUN_NAME_TAG = "mlflow.runName"
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+def _lex_greater(left: Sequence[Any], right: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """SQL for ``tuple(left) > tuple(right)`` (expanded: row-value comparisons do not use indexes everywhere)."""
+    clauses = []
+    for i, (a, b) in enumerate(zip(left, right, strict=True)):
+        clauses.append(sa.and_(*(x == y for x, y in zip(left[:i], right[:i], strict=True)), a > b))
+    return sa.or_(*clauses)
+
+
+def _summary_assignments(new: Any, old: Any) -> list[tuple[str, Any]]:
+    newer = _lex_greater(
+        [new.step, new.timestamp, new.value_class, new.value], [old.step, old.timestamp, old.value_class, old.value]
+    )
+    lower = _lex_greater([old.min_class, old.min_value], [new.min_class, new.min_value])
+    nan = sa.literal_column(str(t.NAN))
+    higher = sa.and_(
+        new.max_class != nan,
+        sa.or_(
+            old.max_class == nan,
+            _lex_greater([new.max_class, new.max_value], [old.max_class, old.max_value]),
+        ),
+    )
+
+    def pick(condition: sa.ColumnElement[bool], column: str) -> tuple[str, Any]:
+        return column, sa.case((condition, getattr(new, column)), else_=getattr(old, column))
+
+    return [
+        pick(newer, "value"),
+        pick(newer, "value_class"),
+        pick(newer, "timestamp"),
+        pick(newer, "step"),
+        pick(lower, "min_value"),
+        pick(lower, "min_class"),
+        pick(higher, "max_value"),
+        pick(higher, "max_class"),
+    ]
+
+
+def _replace_value(new: Any, old: Any) -> list[tuple[str, Any]]:
+    return [("value", new.value)]
+
+
+_METRIC_COLUMNS = ("run_pk", "key", "timestamp", "step", "value_class", "value")
+_SUMMARY_COLUMNS = (
+    "run_pk",
+    "key",
+    "value",
+    "value_class",
+    "timestamp",
+    "step",
+    "min_value",
+    "min_class",
+    "max_value",
+    "max_class",
+)
+_DATASET_COLUMNS = ("experiment_id", "name", "digest", "source_type", "source", "schema", "profile")
+
+
+@lru_cache(maxsize=16)
+def _writers(dialect: sa.Dialect) -> dict[str, BulkInsert]:
+    """The bulk writers of one dialect, compiled once."""
+    return {
+        "metrics": BulkInsert(dialect, t.metrics, _METRIC_COLUMNS),
+        "latest": BulkInsert(dialect, t.latest_metrics, _SUMMARY_COLUMNS, _summary_assignments),
+        "params": BulkInsert(dialect, t.params, ("run_pk", "key", "value")),
+        "tags": BulkInsert(dialect, t.tags, ("run_pk", "key", "value"), _replace_value),
+        "experiment_tags": BulkInsert(dialect, t.experiment_tags, ("experiment_id", "key", "value"), _replace_value),
+        "datasets": BulkInsert(dialect, t.datasets, _DATASET_COLUMNS),
+        "inputs": BulkInsert(dialect, t.inputs, ("run_pk", "dataset_id")),
+        "input_tags": BulkInsert(dialect, t.input_tags, ("run_pk", "dataset_id", "key", "value"), _replace_value),
+    }
+
+
+def log_metrics(connection: sa.Connection, run_pk: int, metrics: Sequence[Metric]) -> None:
+    """Append points to the history (a point already stored is skipped) and update the per-key summaries."""
+    if not metrics:
+        return
+    encode = t.encode_value
+    # ``v - v == 0`` holds exactly for finite floats: the common case skips the function call.
+    points = sorted(
+        {
+            (m.key, m.timestamp, m.step, t.FINITE, m.value)
+            if m.value - m.value == 0
+            else (m.key, m.timestamp, m.step, *reversed(encode(m.value)))
+            for m in metrics
+        }
+    )
+    writers = _writers(connection.dialect)
+    writers["metrics"].execute(connection, [(run_pk, *point) for point in points])
+    writers["latest"].execute(connection, _summaries(run_pk, points))
+
+
+_latest_order = itemgetter(2, 1, 3, 4)  # (step, timestamp, value_class, value) of a point
+_value_order = itemgetter(3, 4)  # (value_class, value)
+
+
+def _summaries(run_pk: int, points: list[tuple[str, int, int, int, float]]) -> list[tuple[Any, ...]]:
+    """One ``latest_metrics`` row per key summarising this batch's points (sorted by key), by the upsert's rules."""
+    rows = []
+    for key, group in groupby(points, itemgetter(0)):
+        key_points = list(group)
+        _, ts, step, value_class, value = max(key_points, key=_latest_order)
+        _, _, _, min_class, min_value = min(key_points, key=_value_order)
+        not_nan = [point for point in key_points if point[3] != t.NAN]
+        max_class, max_value = _value_order(max(not_nan, key=_value_order)) if not_nan else (t.NAN, 0.0)
+        rows.append((run_pk, key, value, value_class, ts, step, min_value, min_class, max_value, max_class))
+    return rows
+
+
+def log_params(connection: sa.Connection, run_pk: int, run_id: str, params: Sequence[Param]) -> None:
+    """Insert new params; an existing key with a different value aborts the transaction (params are immutable).
+
+    Inserting first and comparing afterwards is race-free: whichever transaction stored a key first wins, and
+    the other sees that value once its conflicting insert has waited for the first to commit.
+    """
+    if not params:
+        return
+    wanted = {param.key: param.value for param in params}
+    keys = sorted(wanted)
+    _writers(connection.dialect)["params"].execute(connection, [(run_pk, key, wanted[key]) for key in keys])
+    stored = connection.execute(
+        sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_pk == run_pk, t.params.c.key.in_(keys))
+    )
+    for key, value in stored:
+        if value != wanted[key]:
+            raise MltrailException.invalid_parameter(
+                f"Changing param values is not allowed. Param with key='{key}' was already logged with "
+                f"value='{value}' for run ID='{run_id}'. Attempted logging new value '{wanted[key]}'."
+            )
+
+
+def set_experiment_tag(connection: sa.Connection, experiment_id: int, key: str, value: str) -> None:
+    _writers(connection.dialect)["experiment_tags"].execute(connection, [(experiment_id, key, value)])
+
+
+def set_tags(connection: sa.Connection, run_pk: int, tags: Sequence[RunTag], *, rename_run: bool = True) -> None:
+    """Insert or overwrite tags (the last value of a key wins); with ``rename_run``, a ``mlflow.runName`` tag
+    also renames the run (callers that set the name themselves pass False)."""
+    if not tags:
+        return
+    latest = {tag.key: tag.value for tag in tags}
+    _writers(connection.dialect)["tags"].execute(connection, [(run_pk, key, latest[key]) for key in sorted(latest)])
+    if rename_run and RUN_NAME_TAG in latest:
+        connection.execute(sa.update(t.runs).where(t.runs.c.id == run_pk).values(name=latest[RUN_NAME_TAG]))
+
+
+def log_dataset_inputs(
+    connection: sa.Connection, run_pk: int, experiment_id: int, dataset_inputs: Sequence[DatasetInput]
+) -> None:
+    """Record datasets (once per experiment, by name and digest) as inputs of the run, with their input tags."""
+    if not dataset_inputs:
+        return
+    writers = _writers(connection.dialect)
+    first: dict[tuple[str, str], DatasetInput] = {}
+    for item in dataset_inputs:
+        first.setdefault((item.dataset.name, item.dataset.digest), item)
+    pairs = sorted(first)
+    writers["datasets"].execute(
+        connection,
+        [
+            (experiment_id, name, digest, d.source_type, d.source, d.schema, d.profile)
+            for name, digest in pairs
+            for d in (first[(name, digest)].dataset,)
+        ],
+    )
+    ids = {
+        (name, digest): dataset_id
+        for dataset_id, name, digest in connection.execute(
+            sa.select(t.datasets.c.id, t.datasets.c.name, t.datasets.c.digest).where(
+                t.datasets.c.experiment_id == experiment_id,
+                sa.tuple_(t.datasets.c.name, t.datasets.c.digest).in_(pairs),
+            )
+        )
+    }
+    writers["inputs"].execute(connection, [(run_pk, ids[pair]) for pair in pairs])
+    input_tags: dict[tuple[int, str], str] = {}
+    for item in dataset_inputs:
+        for tag in item.tags:
+            input_tags[(ids[(item.dataset.name, item.dataset.digest)], tag.key)] = tag.value
+    writers["input_tags"].execute(
+        connection, [(run_pk, dataset_id, key, input_tags[(dataset_id, key)]) for dataset_id, key in sorted(input_tags)]
+    )

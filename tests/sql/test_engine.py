@@ -1,0 +1,66 @@
+"""Engine set-up: driver choice for bare URLs, pool options from the environment, SQLite session settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from mltrail.errors import MltrailException
+from mltrail.store.sql import SqlStore
+from mltrail.store.sql.engine import create_engine, normalize_url
+
+
+@pytest.mark.parametrize(
+    ("uri", "drivername"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg"),  # psycopg2 is not installed here
+        ("postgres://u@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
+        ("mysql://u@h/db", "mysql+pymysql"),  # MySQLdb is not installed here
+        ("mariadb://u@h/db", "mariadb+pymysql"),
+        ("sqlite:///x.db", "sqlite"),
+    ],
+)
+def test_bare_urls_get_the_shipped_drivers(uri: str, drivername: str) -> None:
+    url = normalize_url(uri)
+    assert url.drivername == drivername
+    if url.get_backend_name() in ("mysql", "mariadb"):
+        assert url.query["charset"] == "utf8mb4"
+
+
+def test_unsupported_urls_are_refused() -> None:
+    with pytest.raises(MltrailException) as info:
+        normalize_url("oracle://u@h/db")
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_pool_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    url = normalize_url("postgresql://u@localhost/db")
+    monkeypatch.setenv("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE", "3")
+    monkeypatch.setenv("MLTRAIL_SQLALCHEMY_MAX_OVERFLOW", "7")
+    monkeypatch.setenv("MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW", "99")  # the MLTRAIL_ variable wins
+    monkeypatch.setenv("MLTRAIL_SQLALCHEMY_POOL_RECYCLE", "60")
+    engine = create_engine(url)
+    assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._recycle) == (3, 7, 60)  # type: ignore[attr-defined]
+    monkeypatch.setenv("MLTRAIL_SQLALCHEMY_POOLCLASS", "NullPool")
+    assert isinstance(create_engine(url).pool, sa.pool.NullPool)
+    monkeypatch.setenv("MLTRAIL_SQLALCHEMY_POOLCLASS", "NoSuchPool")
+    with pytest.raises(MltrailException):
+        create_engine(url)
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_case_sensitive_like(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'x.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 20000
+        assert connection.exec_driver_sql("SELECT 'a' LIKE 'A'").scalar() == 0
+
+
+def test_in_memory_sqlite_works_across_calls() -> None:
+    store = SqlStore("sqlite:///:memory:")
+    experiment_id = store.create_experiment("in-memory")
+    assert store.get_experiment_by_name("in-memory").experiment_id == experiment_id
