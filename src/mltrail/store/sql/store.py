@@ -39,12 +39,12 @@ from mltrail.search.parser import (
     parse_run_order_by,
 )
 from mltrail.store.paging import decode_offset, offset_token
+from mltrail.store.run_names import random_run_name
 from mltrail.store.sql import loaders, search_sql, transactions, writes
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.engine import get_engine, normalize_url
 from mltrail.store.sql.inputs import validate_dataset_inputs
 from mltrail.store.sql.migrate import ensure_schema
-from mltrail.store.sql.names import random_run_name
 
 ACTIVE = LifecycleStage.ACTIVE.value
 DELETED = LifecycleStage.DELETED.value

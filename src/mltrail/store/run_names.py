@@ -1,4 +1,4 @@
-"""Random run names in MLflow's style (``<adjective>-<noun>-<number>``) for runs created without a name."""
+"""Random run names in MLflow's style (``<adjective>-<noun>-<number>``), shared by every store."""
 
 from __future__ import annotations
 
