@@ -101,11 +101,23 @@ def test_interrupted_upload_leaves_no_file(live: Live) -> None:
 
 
 def test_multipart_and_presigned_are_not_implemented(live: Live) -> None:
-    for action in ("create", "complete", "abort"):
-        response = requests.post(f"{live.url}{ARTIFACTS}/mpu/{action}/some/dir", json={"path": "f.bin", "num_parts": 2})
+    """A local destination: MLflow's 501 messages (its clients fall back on the prefix), after the checks."""
+    bodies = {
+        "create": {"path": "/home/me/f.bin", "num_parts": 2},
+        "complete": {"path": "f.bin", "upload_id": "u", "parts": [{"part_number": 1, "etag": "e"}]},
+        "abort": {"path": "f.bin", "upload_id": "u"},
+    }
+    for action, body in bodies.items():
+        response = requests.post(f"{live.url}{ARTIFACTS}/mpu/{action}/some/dir", json=body)
         message = error_of(response, 501, "NOT_IMPLEMENTED")
         assert message == "Multipart upload is not supported for the current artifact repository"
-    error_of(requests.get(f"{live.url}{ARTIFACTS}/presigned/some/file"), 501, "NOT_IMPLEMENTED")
+        error_of(requests.post(f"{live.url}{ARTIFACTS}/mpu/{action}/some/dir", json={}), 400, "INVALID_PARAMETER_VALUE")
+        bad = requests.post(f"{live.url}{ARTIFACTS}/mpu/{action}/%2E%2E/dir", json=body)
+        assert error_of(bad, 400, "INVALID_PARAMETER_VALUE") == "Invalid path"
+    message = error_of(requests.get(f"{live.url}{ARTIFACTS}/presigned/some/file"), 501, "NOT_IMPLEMENTED")
+    assert message == "Multipart download is not supported for the current artifact repository"
+    info = requests.get(f"{live.url}/api/3.0/mlflow/server-info").json()
+    assert info["multipart_uploads_enabled"] is False and info["multipart_downloads_enabled"] is False
 
 
 def test_run_artifact_list_and_get_artifact(live: Live) -> None:
@@ -160,3 +172,26 @@ def test_serving_switches(backend, tmp_path: Path) -> None:
         assert (tmp_path / "dest" / "a" / "b.txt").read_bytes() == b"1"
         error_of(Api(server.url).get("experiments/get", {"experiment_id": "0"}), 503, "TEMPORARILY_UNAVAILABLE")
         assert requests.get(f"{server.url}/api/3.0/mlflow/server-info").json()["store_type"] is None
+
+
+def test_client_big_files_without_multipart(live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local destination: a forced multipart upload meets the 501 and falls back to one streamed PUT; a big
+    download comes as parallel Range requests to the server itself."""
+    from mltrail.artifacts.proxied import ProxiedArtifactRepository
+
+    monkeypatch.setenv("MLTRAIL_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLTRAIL_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1")
+    monkeypatch.setenv("MLTRAIL_MULTIPART_DOWNLOAD_MINIMUM_FILE_SIZE", "1")
+    monkeypatch.setenv("MLTRAIL_MULTIPART_DOWNLOAD_CHUNK_SIZE", str(1024 * 1024))
+    payload = os.urandom(5 * 1024 * 1024 + 7)
+    source = tmp_path / "big.bin"
+    source.write_bytes(payload)
+    repo = ProxiedArtifactRepository("mlflow-artifacts:/fallback/artifacts", tracking_uri=live.url)
+    repo.log_artifact(str(source), "model")
+    assert (live.destination / "fallback/artifacts/model/big.bin").read_bytes() == payload
+    local = Path(repo.download_artifacts("model", str(tmp_path / "dl")))
+    assert (local / "big.bin").read_bytes() == payload
+    assert [p.name for p in local.iterdir()] == ["big.bin"]
+    ranged = tmp_path / "ranged.bin"  # the server honoured the ranges (no fallback to one GET)
+    assert repo._ranged_download("model/big.bin", str(ranged), len(payload), 1024 * 1024)
+    assert ranged.read_bytes() == payload

@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mltrail.errors import ErrorCode, MltrailException
-from mltrail.server import openapi, wire
+from mltrail.errors import ERROR_CODE_HEADER, ErrorCode, MltrailException
+from mltrail.server import artifacts, openapi, wire
 from mltrail.server.config import ServerConfig
 from mltrail.server.context import ServerContext
 from mltrail.server.routes import ENDPOINTS, Endpoint
@@ -54,7 +54,12 @@ def error_response(exc: BaseException) -> Response:
     if not isinstance(exc, MltrailException):
         _log.exception("Unexpected error while handling a request", exc_info=exc)
         exc = MltrailException("An internal error occurred while handling the request.", ErrorCode.INTERNAL_ERROR)
-    return Response(wire.dumps(exc.to_dict()), status_code=exc.http_status, media_type=_JSON)
+    return Response(
+        wire.dumps(exc.to_dict()),
+        status_code=exc.http_status,
+        media_type=_JSON,
+        headers={ERROR_CODE_HEADER: exc.error_code},
+    )
 
 
 async def _read_body(request: Request) -> bytes:
@@ -119,6 +124,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def build_app(config: ServerConfig, store: TrackingStore | None = None) -> FastAPI:
     """The application for ``config``; ``store`` overrides the store built from ``backend_store_uri``."""
+    artifacts.return_big_buffers_to_the_os()
     ctx = ServerContext(config, store)
     app = FastAPI(
         title="mltrail tracking server",

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from mltrail.server.artifacts import multipart_capable
 from mltrail.server.context import ServerContext
 from mltrail.version import __version__
 
@@ -26,12 +27,15 @@ async def version(ctx: ServerContext, request: Request, req: dict[str, Any]) -> 
 
 
 def server_info(ctx: ServerContext, req: dict[str, Any]) -> dict[str, Any]:
+    """MLflow clients switch to presigned multipart uploads and downloads (``mpu/*``, ``presigned/*``) when
+    ``multipart_*_enabled`` is true, so both reflect what the artifacts destination can do."""
+    multipart = multipart_capable(ctx) is not None
     return {
         "store_type": ctx.store_type,
         "workspaces_enabled": False,
         "trace_archival_enabled": False,
-        "multipart_uploads_enabled": False,
-        "multipart_downloads_enabled": False,
+        "multipart_uploads_enabled": multipart,
+        "multipart_downloads_enabled": multipart,
         "presigned_upload_run_id_supported": False,
         "presigned_upload_model_id_supported": False,
         "features_enabled": {"gateway": False},

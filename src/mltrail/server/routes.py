@@ -67,7 +67,10 @@ SEARCH_EXPERIMENTS = Message(
     f("view_type", "enum", choices=VIEW_TYPE),
 )
 ARTIFACT_PATH = Message(f("artifact_path", required=True))
-MULTIPART = Message(f("artifact_path", required=True), f("path"), f("upload_id"), f("num_parts", "int64"))
+MPU_CREATE = Message(f("artifact_path", required=True), f("path", required=True), f("num_parts", "int64"))
+MPU_ABORT = Message(f("artifact_path", required=True), f("path", required=True), f("upload_id", required=True))
+MPU_PART = Message(f("part_number", "int64", required=True), f("etag", required=True), f("url"))
+MPU_COMPLETE = Message(*MPU_ABORT.fields, f("parts", "message", repeated=True, required=True, message=MPU_PART))
 
 E = Endpoint
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -119,6 +122,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             f("run_name"),
             f("start_time", "int64"),
             f("tags", "message", repeated=True, message=KEY_VALUE),
+            f("run_id"),  # mltrail extension (see docs/compatibility.md)
         ),
         tracking.create_run,
     ),
@@ -262,10 +266,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("GET", "/mlflow-artifacts/artifacts/{artifact_path:path}", ARTIFACT_PATH, artifacts.download, kind="stream"),
     E("PUT", "/mlflow-artifacts/artifacts/{artifact_path:path}", ARTIFACT_PATH, artifacts.upload, kind="stream"),
     E("DELETE", "/mlflow-artifacts/artifacts/{artifact_path:path}", ARTIFACT_PATH, artifacts.delete),
-    E("POST", "/mlflow-artifacts/mpu/create/{artifact_path:path}", MULTIPART, artifacts.multipart_unsupported),
-    E("POST", "/mlflow-artifacts/mpu/complete/{artifact_path:path}", MULTIPART, artifacts.multipart_unsupported),
-    E("POST", "/mlflow-artifacts/mpu/abort/{artifact_path:path}", MULTIPART, artifacts.multipart_unsupported),
-    E("GET", "/mlflow-artifacts/presigned/{artifact_path:path}", ARTIFACT_PATH, artifacts.presigned_unsupported),
+    E("POST", "/mlflow-artifacts/mpu/create/{artifact_path:path}", MPU_CREATE, artifacts.create_multipart_upload),
+    E("POST", "/mlflow-artifacts/mpu/complete/{artifact_path:path}", MPU_COMPLETE, artifacts.complete_multipart_upload),
+    E("POST", "/mlflow-artifacts/mpu/abort/{artifact_path:path}", MPU_ABORT, artifacts.abort_multipart_upload),
+    E("GET", "/mlflow-artifacts/presigned/{artifact_path:path}", ARTIFACT_PATH, artifacts.presigned_download),
     # server information
     E("GET", "/health", NONE, meta.health, mount="root", kind="stream"),
     E("GET", "/version", NONE, meta.version, mount="root", kind="stream"),
