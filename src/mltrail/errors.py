@@ -70,6 +70,23 @@ _STATUS_TO_CODE: dict[int, ErrorCode] = {
 }
 
 
+#: Codes that may succeed when the same request is sent again; a client retries only these (and plain HTTP
+#: failures). MLflow answers INVALID_STATE with 500 too, but sending the same request again cannot help.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.TEMPORARILY_UNAVAILABLE,
+        ErrorCode.DEADLINE_EXCEEDED,
+        ErrorCode.REQUEST_LIMIT_EXCEEDED,
+        ErrorCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+#: Response header in which mltrail's server repeats the error code, so a client can decide to retry from the
+#: headers alone (the body of a response being retried is never read).
+ERROR_CODE_HEADER = "X-Mltrail-Error-Code"
+
+
 def http_status_for(code: str) -> int:
     """HTTP status MLflow's server uses for ``code``; unknown codes map to 500."""
     try:

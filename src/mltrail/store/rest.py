@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
 
 from mltrail import config
 from mltrail.entities import (
@@ -40,7 +42,13 @@ from mltrail.entities import (
     RunTag,
     ViewType,
 )
-from mltrail.errors import ErrorCode, MltrailException, error_code_for_status
+from mltrail.errors import (
+    ERROR_CODE_HEADER,
+    TRANSIENT_ERROR_CODES,
+    ErrorCode,
+    MltrailException,
+    error_code_for_status,
+)
 from mltrail.validation import (
     SEARCH_MAX_RESULTS_DEFAULT,
     validate_batch,
@@ -54,6 +62,17 @@ if TYPE_CHECKING:
 
 _RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 _API = "/api/2.0/mlflow"
+
+
+class _Retry(Retry):
+    """urllib3's retry policy, except that an mltrail server's answer naming a permanent error (INVALID_STATE is
+    a 500, but asking again cannot help) is returned at once instead of being retried with backoff."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
+        code = response.headers.get(ERROR_CODE_HEADER) if response is not None else None
+        if code is not None and code not in TRANSIENT_ERROR_CODES:
+            raise MaxRetryError(_pool, url, f"permanent error {code}")
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 # --- HTTP -------------------------------------------------------------------------------------------
@@ -73,11 +92,10 @@ class RestClient:
     def __init__(self, base_url: str) -> None:
         import requests
         from requests.adapters import HTTPAdapter
-        from urllib3.util.retry import Retry
 
         self.base_url = base_url.rstrip("/")
         retries = config.get_env_int("HTTP_REQUEST_MAX_RETRIES", 5)
-        retry = Retry(
+        retry = _Retry(
             total=retries,
             connect=retries,
             read=retries,
@@ -371,13 +389,17 @@ class RestStore:
         start_time: int | None = None,
         tags: Sequence[RunTag] | None = None,
         run_name: str | None = None,
+        run_id: str | None = None,
     ) -> Run:
+        """``run_id`` is sent as the mltrail extension field of the same name; an MLflow server ignores it and
+        chooses an id (callers compare the returned id)."""
         body = {
             "experiment_id": experiment_id,
             "user_id": user_id,
             "start_time": start_time,
             "tags": _pairs(tags or ()),
             "run_name": run_name,
+            "run_id": run_id,
         }
         return run_from_json(self._call("POST", "/runs/create", body)["run"])
 
