@@ -169,6 +169,31 @@ def test_client_errors_are_not_retried(scripted, monkeypatch: pytest.MonkeyPatch
     assert len(scripted.seen) == 1
 
 
+@pytest.mark.parametrize(("code", "expected_requests"), [("INVALID_STATE", 1), ("INTERNAL_ERROR", 3)])
+def test_500s_are_retried_only_when_a_resend_can_help(
+    scripted, monkeypatch: pytest.MonkeyPatch, code: str, expected_requests: int
+) -> None:
+    monkeypatch.setenv("MLTRAIL_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    monkeypatch.setenv("MLTRAIL_HTTP_REQUEST_MAX_RETRIES", "2")
+    body = json.dumps({"error_code": code, "message": "no"}).encode()
+    scripted.script = [(500, {"Content-Type": "application/json", "X-Mltrail-Error-Code": code}, body)]
+    with pytest.raises(MltrailException) as error:
+        RestStore(_url(scripted)).rename_experiment("1", "new")
+    assert error.value.error_code == code
+    assert len(scripted.seen) == expected_requests
+
+
+def test_server_repeats_the_error_code_in_a_header(live: Live) -> None:
+    store = RestStore(live.url)
+    experiment_id = store.create_experiment(unique())
+    store.delete_experiment(experiment_id)
+    response = store.client.session.post(  # the raw answer, as a retrying HTTP layer sees it
+        f"{live.url}/api/2.0/mlflow/experiments/update", json={"experiment_id": experiment_id, "new_name": unique()}
+    )
+    assert response.status_code == 500
+    assert response.headers["X-Mltrail-Error-Code"] == response.json()["error_code"] == "INVALID_STATE"
+
+
 def test_retries_give_up_with_the_last_error(scripted, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLTRAIL_HTTP_REQUEST_BACKOFF_FACTOR", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
