@@ -15,6 +15,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "experiments": ("mltrail.cli.experiments", "experiments"),
     "runs": ("mltrail.cli.runs", "runs"),
     "artifacts": ("mltrail.cli.artifacts", "artifacts"),
+    "sync": ("mltrail.cli.sync", "sync"),
     "db": ("mltrail.cli.db", "db"),
     "gc": ("mltrail.cli.gc", "gc"),
     "server": ("mltrail.cli.server", "server"),

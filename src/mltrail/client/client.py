@@ -17,7 +17,7 @@ from mltrail import config
 from mltrail.artifacts import logging_helpers
 from mltrail.artifacts.base import ArtifactRepository
 from mltrail.artifacts.registry import get_artifact_repository
-from mltrail.client import batching
+from mltrail.client import batching, spool
 from mltrail.client.context import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME, MLFLOW_USER
 from mltrail.entities import (
     Dataset,
@@ -101,7 +101,7 @@ class TrackingClient:
 
     def _refresh(self) -> None:
         """(Re)bind the store and its logger: on first use and in a forked child."""
-        self._store = registry.get_tracking_store(self._tracking_uri)
+        self._store = spool.wrap(registry.get_tracking_store(self._tracking_uri))
         self._logger = batching.logger_for(self._store)
         self._accepted_runs = set()
         self._generation = registry.generation

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mltrail import config
-from mltrail.client import batching, context
+from mltrail.client import batching, context, system_metrics
 from mltrail.client.client import TrackingClient, dataset_input, now_millis
 from mltrail.entities import Experiment, FileInfo, LifecycleStage, PagedList, Run, RunStatus, ViewType
 from mltrail.errors import MltrailException
@@ -39,6 +39,7 @@ class ActiveRun(Run):
         Run.__init__(self, run.info, run.data, run.inputs, run.outputs)
         self.client = client
         self.log_system_metrics = log_system_metrics
+        self.system_metrics_monitor: system_metrics.SystemMetricsMonitor | None = None
         self.owner_pid = os.getpid()  # a forked child must not end its parent's runs at exit
 
     def __enter__(self) -> ActiveRun:
@@ -231,7 +232,9 @@ def start_run(
             tags={**context.system_tags(), **extra_tags},
             run_name=run_name,
         )
-    active = ActiveRun(run, client, bool(log_system_metrics))
+    active = ActiveRun(run, client, system_metrics.enabled(log_system_metrics))
+    if active.log_system_metrics:
+        active.system_metrics_monitor = system_metrics.SystemMetricsMonitor(client, run.info.run_id).start()
     stack.append(active)
     return active
 
@@ -257,6 +260,8 @@ def _resume(
 def _terminate(run: ActiveRun, status: RunStatus | str) -> None:
     """Terminate ``run`` after its queued data is stored. A background logging error is raised after the run
     is ended, so the run never stays RUNNING because of it."""
+    if run.system_metrics_monitor is not None:
+        run.system_metrics_monitor.stop()
     try:
         run.client.flush()
     finally:

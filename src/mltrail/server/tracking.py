@@ -112,6 +112,7 @@ def create_run(ctx: ServerContext, req: Request) -> Response:
         start_time=req.get("start_time"),
         tags=[RunTag(t["key"], t.get("value", "")) for t in req.get("tags", ())],
         run_name=req.get("run_name") or None,
+        run_id=req.get("run_id") or None,  # mltrail extension: create (or replay) a run with a given id
     )
     return {"run": wire.run_json(run)}
 

@@ -88,9 +88,15 @@ class TrackingStore(Protocol):
         start_time: int | None = None,
         tags: Sequence[RunTag] | None = None,
         run_name: str | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """New RUNNING run with a 32-hex id. ``run_name`` (random if absent, or taken from a
-        ``mlflow.runName`` tag) is stored as the run name and the ``mlflow.runName`` tag."""
+        ``mlflow.runName`` tag) is stored as the run name and the ``mlflow.runName`` tag.
+
+        ``run_id`` (an mltrail extension, for offline spools and ``mltrail sync``): create the run with this id
+        (32 lowercase hex characters, else INVALID_PARAMETER_VALUE). If a run with this id already exists in
+        the same experiment it is returned unchanged (idempotent replay); in another experiment,
+        RESOURCE_ALREADY_EXISTS."""
         ...
 
     def get_run(self, run_id: str) -> Run:

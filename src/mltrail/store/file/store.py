@@ -72,6 +72,7 @@ from mltrail.validation import (
     validate_key,
     validate_max_results,
     validate_metric,
+    validate_new_run_id,
     validate_param,
     validate_run_id,
     validate_tag,
@@ -454,12 +455,17 @@ class FileStore:
         start_time: int | None = None,
         tags: Sequence[RunTag] | None = None,
         run_name: str | None = None,
+        run_id: str | None = None,
     ) -> Run:
         experiment_id = DEFAULT_EXPERIMENT_ID if experiment_id is None else str(experiment_id)
         checked_tags = [validate_tag(t) for t in tags or ()]
+        if run_id is not None:
+            validate_new_run_id(run_id)
         experiment = self.get_experiment(experiment_id)
         if experiment.lifecycle_stage != ACTIVE:
             raise _inactive_experiment(experiment_id)
+        if run_id is not None and (existing := self._replayed_run(run_id, experiment_id)) is not None:
+            return existing
         name_tag = next((t.value for t in reversed(checked_tags) if t.key == RUN_NAME_TAG), None)
         if run_name and name_tag and run_name != name_tag:
             raise MltrailException.invalid_parameter(
@@ -469,7 +475,8 @@ class FileStore:
         run_name = run_name or name_tag or _ids.random_run_name()
         if name_tag is None:
             checked_tags.append(RunTag(RUN_NAME_TAG, run_name))
-        run_id = _ids.new_run_id()
+        given_id = run_id
+        run_id = run_id or _ids.new_run_id()
         info = RunInfo(
             run_id=run_id,
             experiment_id=experiment_id,
@@ -485,9 +492,29 @@ class FileStore:
             self._write_run(experiment_dir, info, user_id, checked_tags)
         except FileNotFoundError:
             raise _inactive_experiment(experiment_id) from None  # deleted (moved to .trash) meanwhile
+        except OSError:  # the folder exists: created meanwhile by a concurrent replay with the same id
+            existing = self._replayed_run(run_id, experiment_id) if given_id else None
+            if existing is None:
+                raise
+            return existing
         self._run_experiment[run_id] = experiment_id
         tags_dict = {t.key: t.value for t in checked_tags}
         return Run(info, RunData(params={}, tags=tags_dict))
+
+    def _replayed_run(self, run_id: str, experiment_id: str) -> Run | None:
+        """The existing run ``run_id`` of a create_run replay; None if there is none. The same id in another
+        experiment is an error (a run belongs to one experiment)."""
+        try:
+            folder = self._find_run(run_id)
+        except MltrailException as exc:
+            if exc.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST:
+                return None
+            raise
+        if folder.experiment_id != experiment_id:
+            raise MltrailException.already_exists(
+                f"Run with id={run_id} already exists in experiment {folder.experiment_id}."
+            )
+        return folder.to_run()
 
     def _write_run(self, experiment_dir: str, info: RunInfo, user_id: str | None, tags: Sequence[RunTag]) -> None:
         """Build the run folder under a temporary name and rename it into place (all or nothing)."""
