@@ -85,7 +85,6 @@ def rest_store(request: pytest.FixtureRequest, tmp: Path) -> Iterator[StoreUnder
     """The REST client talking to a real server (in a thread of this process) backed by SQLite."""
     from mltrail.server.app import create_app
     from mltrail.store.rest import RestStore
-
     from server.live import thread_server
 
     app = create_app(f"sqlite:///{tmp / 'server.db'}", str(tmp / "artifacts"), serve_artifacts=False)
