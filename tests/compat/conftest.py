@@ -1,5 +1,5 @@
-"""The official MLflow client (``mlflow-skinny``) driving a live mltrail server, on SQLite and the directory
-store. The client's network settings are tightened so a server bug fails fast instead of being retried."""
+"""The official MLflow client (``mlflow-skinny``) driving a live mltrail server, on SQLite, PostgreSQL and the
+directory store. The client's network settings are tightened so a server bug fails fast instead of being retried."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ from mltrail.server.app import create_app
 from server.live import thread_server
 
 
-@pytest.fixture(scope="session", params=["sqlite", "file"])
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "file"])
 def server_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root: Path = tmp_path_factory.mktemp(f"compat-{request.param}")
-    uri = f"sqlite:///{root}/mltrail.db" if request.param == "sqlite" else str(root / "mlruns")
+    uri = {
+        "sqlite": lambda: f"sqlite:///{root}/mltrail.db",
+        "postgres": lambda: request.getfixturevalue("postgres_db_uri"),
+        "file": lambda: str(root / "mlruns"),
+    }[request.param]()
     with thread_server(create_app(uri, artifacts_destination=str(root / "mlartifacts"))) as server:
         yield server.url
 
