@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from mltrail.errors import MltrailException
 from mltrail.store.sql import SqlStore
-from mltrail.store.sql.engine import create_engine, normalize_url
+from mltrail.store.sql.engine import SQLITE_POOL_SIZE, create_engine, normalize_url
 
 
 @pytest.mark.parametrize(
@@ -49,6 +49,10 @@ def test_pool_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("MLTRAIL_SQLALCHEMY_POOLCLASS", "NoSuchPool")
     with pytest.raises(MltrailException):
         create_engine(url)
+
+
+def test_sqlite_pools_enough_connections_for_concurrent_requests(tmp_path: Path) -> None:
+    assert create_engine(normalize_url(f"sqlite:///{tmp_path / 'p.db'}")).pool.size() == SQLITE_POOL_SIZE >= 8
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_case_sensitive_like(tmp_path: Path) -> None:

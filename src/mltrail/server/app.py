@@ -9,6 +9,7 @@ unexpected exceptions are logged here and answered with a generic 500, never a s
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -179,4 +180,9 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn workers: the CLI puts the configuration in the environment."""
-    return build_app(ServerConfig.from_env())
+    app = build_app(ServerConfig.from_env())
+    # The app, its store and every imported module live as long as the worker: moving them out of the
+    # collector's generations spares each full collection (which requests allocating thousands of rows
+    # trigger) a walk over them. That walk took a third of the server's CPU time on a search of 100 runs.
+    gc.freeze()
+    return app

@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any, Literal
 
 import orjson
@@ -291,16 +292,20 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
 
 
 def metric_json(metric: Metric, run_id: str | None = None) -> dict[str, Any]:
+    value = metric.value
     out: dict[str, Any] = {
         "key": metric.key,
-        "value": double(metric.value),
+        "value": value if isfinite(value) else double(value),
         "timestamp": metric.timestamp,
         "step": metric.step,
     }
-    for name in ("dataset_name", "dataset_digest", "model_id"):
-        value = getattr(metric, name)
-        if value is not None:
-            out[name] = value
+    # Written out rather than looped over: this runs for every point of a metric history.
+    if metric.dataset_name is not None:
+        out["dataset_name"] = metric.dataset_name
+    if metric.dataset_digest is not None:
+        out["dataset_digest"] = metric.dataset_digest
+    if metric.model_id is not None:
+        out["model_id"] = metric.model_id
     if run_id is not None:
         out["run_id"] = run_id
     return out

@@ -23,6 +23,10 @@ WRITE_OPTION = "mltrail_write"
 #: Milliseconds SQLite waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 20_000
 
+#: Connections an SQLite engine keeps open. Opening one runs five PRAGMAs, so the pool holds enough for a server's
+#: concurrent requests rather than opening and closing overflow connections under load.
+SQLITE_POOL_SIZE = 16
+
 #: ``MLTRAIL_SQLALCHEMY_<NAME>`` (fallback ``MLFLOW_SQLALCHEMYSTORE_<NAME>``) -> create_engine argument.
 _POOL_ENV = {"POOL_SIZE": "pool_size", "MAX_OVERFLOW": "max_overflow", "POOL_RECYCLE": "pool_recycle"}
 
@@ -65,16 +69,21 @@ def is_memory_sqlite(url: sa.URL) -> bool:
 
 
 def _engine_options(url: sa.URL) -> dict[str, Any]:
-    options: dict[str, Any] = {"pool_pre_ping": True}
     if is_memory_sqlite(url):
         # One shared connection, or every pooled connection would see its own empty database.
         return {"poolclass": pool.StaticPool, "connect_args": {"check_same_thread": False}}
+    poolclass = _env("POOLCLASS")
+    options: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        # No pre-ping: a database file does not drop connections, and the ping is a query per checkout.
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        if poolclass is None:
+            options["pool_size"] = SQLITE_POOL_SIZE
+    else:
+        options["pool_pre_ping"] = True
     if url.get_backend_name() in ("mysql", "mariadb"):
         # Fewer gap locks than REPEATABLE READ, hence fewer deadlocks between concurrent loggers.
         options["isolation_level"] = "READ COMMITTED"
-    if url.get_backend_name() == "sqlite":
-        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-    poolclass = _env("POOLCLASS")
     if poolclass:
         cls = getattr(pool, poolclass, None)
         if not (isinstance(cls, type) and issubclass(cls, pool.Pool)):

@@ -1,13 +1,16 @@
 """Turning rows into entities, loading the data of many runs or experiments with one query per table.
 
-Run ids of a page are written inline as integers, so a page of 50,000 runs is still one statement per table and
-never hits a driver's bind-parameter limit (SQLite allows 32,766 parameters, PostgreSQL 65,535).
+The per-table statements are built once, with the run ids as one expanding bound parameter, so SQLAlchemy compiles
+them once and caches them (building and compiling a statement per request costs more than SQLite running it).
+Pages of more than :data:`MAX_BOUND_IDS` runs write their ids inline as integers instead, so a page of 50,000 runs
+is still one statement per table and never hits a driver's bind-parameter limit (SQLite allows 32,766 parameters,
+PostgreSQL 65,535).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,12 +40,18 @@ RUN_COLUMNS = (
     t.runs.c.lifecycle_stage,
 )
 EXPERIMENT_COLUMNS = tuple(t.experiments.c)
+#: The run with the bound ``run_uuid``.
+RUN_BY_UUID = sa.select(*RUN_COLUMNS).where(t.runs.c.run_uuid == sa.bindparam("run_uuid"))
+#: Largest id list sent as bound parameters; longer ones are written inline.
+MAX_BOUND_IDS = 1000
 
 
-def fetch_tuples(connection: sa.Connection, query: sa.Executable) -> list[tuple[Any, ...]]:
+def fetch_tuples(
+    connection: sa.Connection, query: sa.Executable, parameters: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
     """All rows of ``query`` as plain DBAPI tuples: no per-row Row objects, which cost more than the query for
     the tens of thousands of params, tags and metrics of a page of runs or a long metric history."""
-    result = connection.execute(query)
+    result = connection.execute(query, parameters)
     try:
         return result.cursor.fetchall()
     finally:
@@ -52,6 +61,55 @@ def fetch_tuples(connection: sa.Connection, query: sa.Executable) -> list[tuple[
 def _ids_in(column: Any, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     """``column IN (1, 2, ...)`` with the ids written inline (they are integers from our own tables)."""
     return column.op("IN")(sa.literal_column("(" + ",".join(str(int(i)) for i in ids) + ")"))
+
+
+class _ByRuns:
+    """A query over the rows of a list of runs: ``build(where)`` makes it from the condition that selects them."""
+
+    def __init__(self, build: Callable[[Callable[[Any], sa.ColumnElement[bool]]], sa.Select[Any]]) -> None:
+        self._build = build
+        self._one = build(lambda column: column == sa.bindparam("id"))
+        self._bound = build(lambda column: column.in_(sa.bindparam("ids", expanding=True)))
+
+    def fetch(self, connection: sa.Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        if len(ids) == 1:  # one run (get-run): no per-execute expansion of an IN list
+            return fetch_tuples(connection, self._one, {"id": ids[0]})
+        if len(ids) <= MAX_BOUND_IDS:
+            return fetch_tuples(connection, self._bound, {"ids": list(ids)})
+        return fetch_tuples(connection, self._build(lambda column: _ids_in(column, ids)))
+
+
+def _key_values(table: sa.Table) -> _ByRuns:
+    return _ByRuns(lambda where: sa.select(table.c.run_pk, table.c.key, table.c.value).where(where(table.c.run_pk)))
+
+
+_PARAMS = _key_values(t.params)
+_TAGS = _key_values(t.tags)
+_lm = t.latest_metrics
+_LATEST_METRICS = _ByRuns(
+    lambda where: (
+        sa.select(_lm.c.run_pk, _lm.c.key, _lm.c.value, _lm.c.value_class, _lm.c.timestamp, _lm.c.step)
+        .where(where(_lm.c.run_pk))
+        .order_by(_lm.c.run_pk, _lm.c.key)
+    )
+)
+_d = t.datasets
+_INPUTS = _ByRuns(
+    lambda where: (
+        sa.select(
+            t.inputs.c.run_pk, _d.c.id, _d.c.name, _d.c.digest, _d.c.source_type, _d.c.source, _d.c.schema, _d.c.profile
+        )
+        .select_from(t.inputs.join(_d, _d.c.id == t.inputs.c.dataset_id))
+        .where(where(t.inputs.c.run_pk))
+        .order_by(t.inputs.c.run_pk, _d.c.name, _d.c.digest)
+    )
+)
+_it = t.input_tags
+_INPUT_TAGS = _ByRuns(
+    lambda where: (
+        sa.select(_it.c.run_pk, _it.c.dataset_id, _it.c.key, _it.c.value).where(where(_it.c.run_pk)).order_by(_it.c.key)
+    )
+)
 
 
 def run_info(row: Any) -> RunInfo:
@@ -74,40 +132,28 @@ def load_runs(connection: sa.Connection, rows: Sequence[Any], *, info_only: bool
     if not runs or info_only:
         return list(runs.values())
     ids = list(runs)
-    for table in (t.params, t.tags):
-        target = "params" if table is t.params else "tags"
-        query = sa.select(table.c.run_pk, table.c.key, table.c.value).where(_ids_in(table.c.run_pk, ids))
-        for run_pk, key, value in fetch_tuples(connection, query):
-            getattr(runs[run_pk].data, target)[key] = value
-    lm = t.latest_metrics
-    query = (
-        sa.select(lm.c.run_pk, lm.c.key, lm.c.value, lm.c.value_class, lm.c.timestamp, lm.c.step)
-        .where(_ids_in(lm.c.run_pk, ids))
-        .order_by(lm.c.run_pk, lm.c.key)
-    )
-    for run_pk, key, value, value_class, timestamp, step in fetch_tuples(connection, query):
-        runs[run_pk].data.latest_metrics.append(Metric(key, t.decode_value(value, value_class), timestamp, step))
+    params = {pk: run.data.params for pk, run in runs.items()}
+    for run_pk, key, value in _PARAMS.fetch(connection, ids):
+        params[run_pk][key] = value
+    tags = {pk: run.data.tags for pk, run in runs.items()}
+    for run_pk, key, value in _TAGS.fetch(connection, ids):
+        tags[run_pk][key] = value
+    metrics = {pk: run.data.latest_metrics for pk, run in runs.items()}
+    decode, finite = t.decode_value, t.FINITE
+    for run_pk, key, value, value_class, timestamp, step in _LATEST_METRICS.fetch(connection, ids):
+        metrics[run_pk].append(
+            Metric(key, value if value_class == finite else decode(value, value_class), timestamp, step)
+        )
     _load_inputs(connection, runs, ids)
     return list(runs.values())
 
 
 def _load_inputs(connection: sa.Connection, runs: dict[int, Run], ids: list[int]) -> None:
-    d = t.datasets
-    inputs = connection.execute(
-        sa.select(t.inputs.c.run_pk, d.c.id, d.c.name, d.c.digest, d.c.source_type, d.c.source, d.c.schema, d.c.profile)
-        .select_from(t.inputs.join(d, d.c.id == t.inputs.c.dataset_id))
-        .where(_ids_in(t.inputs.c.run_pk, ids))
-        .order_by(t.inputs.c.run_pk, d.c.name, d.c.digest)
-    ).all()
+    inputs = _INPUTS.fetch(connection, ids)
     if not inputs:
         return
     input_tags: dict[tuple[int, int], list[InputTag]] = defaultdict(list)
-    it = t.input_tags
-    for run_pk, dataset_id, key, value in connection.execute(
-        sa.select(it.c.run_pk, it.c.dataset_id, it.c.key, it.c.value)
-        .where(_ids_in(it.c.run_pk, ids))
-        .order_by(it.c.key)
-    ):
+    for run_pk, dataset_id, key, value in _INPUT_TAGS.fetch(connection, ids):
         input_tags[(run_pk, dataset_id)].append(InputTag(key, value))
     for run_pk, dataset_id, name, digest, source_type, source, schema, profile in inputs:
         dataset = Dataset(name, digest, source_type, source, schema, profile)
