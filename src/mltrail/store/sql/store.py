@@ -42,7 +42,9 @@ from mltrail.store.paging import decode_offset, offset_token
 from mltrail.store.run_names import random_run_name
 from mltrail.store.sql import loaders, search_sql, transactions, writes
 from mltrail.store.sql import schema as t
+from mltrail.store.sql.analytics import SqlAnalytics
 from mltrail.store.sql.engine import get_engine, normalize_url
+from mltrail.store.sql.history import read_history
 from mltrail.store.sql.inputs import validate_dataset_inputs
 from mltrail.store.sql.migrate import ensure_schema
 
@@ -85,7 +87,7 @@ def _experiment_exists(name: str) -> MltrailException:
     return MltrailException.already_exists(f"Experiment(name={name}) already exists.")
 
 
-class SqlStore:
+class SqlStore(SqlAnalytics):
     """Tracking store in a SQL database (``sqlite:///path``, ``postgresql://...``, ``mysql://...``).
 
     A new, empty database is set up on first use; a database at an older schema revision must be upgraded with
@@ -152,7 +154,7 @@ class SqlStore:
 
     @staticmethod
     def _run_row(connection: sa.Connection, run_id: str) -> Any:
-        row = connection.execute(sa.select(*loaders.RUN_COLUMNS).where(t.runs.c.run_uuid == str(run_id))).first()
+        row = connection.execute(loaders.RUN_BY_UUID, {"run_uuid": str(run_id)}).first()
         if row is None:
             raise MltrailException.not_found(f"Run with id={run_id} not found")
         return row
@@ -524,27 +526,14 @@ class SqlStore:
                 f"Invalid value {max_results!r} for parameter 'max_results' supplied. It must be a positive integer"
             )
         offset = decode_offset(page_token)
-        m = t.metrics
 
         def history(connection: sa.Connection) -> PagedList[Metric]:
             run_pk = self._run_row(connection, run_id).id
-            query = (
-                sa.select(m.c.timestamp, m.c.step, m.c.value_class, m.c.value)
-                .where(m.c.run_pk == run_pk, m.c.key == metric_key)
-                .order_by(m.c.timestamp, m.c.step, m.c.value_class, m.c.value)
-            )
-            if max_results is not None:
-                query = query.limit(max_results + 1)
-            if offset:
-                query = query.offset(offset)
-            rows = loaders.fetch_tuples(connection, query)
-            token = None
-            if max_results is not None and len(rows) > max_results:
-                rows = rows[:max_results]
-                token = offset_token(offset + max_results)
-            decode, finite = t.decode_value, t.FINITE
-            history = [Metric(metric_key, v if c == finite else decode(v, c), ts, s) for ts, s, c, v in rows]
-            return PagedList(history, token)
+            limit = None if max_results is None else max_results + 1
+            points = read_history(connection, run_pk, metric_key, limit, offset)
+            if max_results is not None and len(points) > max_results:
+                return PagedList(points[:max_results], offset_token(offset + max_results))
+            return PagedList(points, None)
 
         return self._read(history)
 

@@ -109,33 +109,36 @@ def log_metrics(connection: sa.Connection, run_pk: int, metrics: Sequence[Metric
     if not metrics:
         return
     encode = t.encode_value
-    # ``v - v == 0`` holds exactly for finite floats: the common case skips the function call.
+    # ``v - v == 0`` holds exactly for finite floats: the common case skips the function call. ``dict.fromkeys``
+    # drops repeated points but keeps the caller's order, which is often sorted already (then sorting is linear).
     points = sorted(
-        {
-            (m.key, m.timestamp, m.step, t.FINITE, m.value)
+        dict.fromkeys(
+            (run_pk, m.key, m.timestamp, m.step, t.FINITE, m.value)
             if m.value - m.value == 0
-            else (m.key, m.timestamp, m.step, *reversed(encode(m.value)))
+            else (run_pk, m.key, m.timestamp, m.step, *reversed(encode(m.value)))
             for m in metrics
-        }
+        )
     )
     writers = _writers(connection.dialect)
-    writers["metrics"].execute(connection, [(run_pk, *point) for point in points])
-    writers["latest"].execute(connection, _summaries(run_pk, points))
+    writers["metrics"].execute(connection, points)
+    writers["latest"].execute(connection, _summaries(points))
 
 
-_latest_order = itemgetter(2, 1, 3, 4)  # (step, timestamp, value_class, value) of a point
-_value_order = itemgetter(3, 4)  # (value_class, value)
+_latest_order = itemgetter(3, 2, 4, 5)  # (step, timestamp, value_class, value) of a point
+_value_order = itemgetter(4, 5)  # (value_class, value)
 
 
-def _summaries(run_pk: int, points: list[tuple[str, int, int, int, float]]) -> list[tuple[Any, ...]]:
+def _summaries(points: list[tuple[int, str, int, int, int, float]]) -> list[tuple[Any, ...]]:
     """One ``latest_metrics`` row per key summarising this batch's points (sorted by key), by the upsert's rules."""
     rows = []
-    for key, group in groupby(points, itemgetter(0)):
+    for key, group in groupby(points, itemgetter(1)):
         key_points = list(group)
-        _, ts, step, value_class, value = max(key_points, key=_latest_order)
-        _, _, _, min_class, min_value = min(key_points, key=_value_order)
-        not_nan = [point for point in key_points if point[3] != t.NAN]
-        max_class, max_value = _value_order(max(not_nan, key=_value_order)) if not_nan else (t.NAN, 0.0)
+        run_pk, _, ts, step, value_class, value = max(key_points, key=_latest_order)
+        min_class, min_value = _value_order(min(key_points, key=_value_order))
+        max_class, max_value = _value_order(max(key_points, key=_value_order))
+        if max_class == t.NAN:  # NaN sorts above every number: the maximum is the greatest other value, if any
+            numbers = [point for point in key_points if point[4] != t.NAN]
+            max_class, max_value = _value_order(max(numbers, key=_value_order)) if numbers else (t.NAN, 0.0)
         rows.append((run_pk, key, value, value_class, ts, step, min_value, min_class, max_value, max_class))
     return rows
 
