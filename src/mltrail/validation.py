@@ -111,8 +111,9 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def validate_metric(metric: Metric, path: str = "") -> Metric:
-    """Key rules, a real number (NaN and ±Inf allowed, bool refused), int64 timestamp ≥ 0 and step."""
+def validate_metric(metric: Metric, index: int | None = None) -> Metric:
+    """Key rules, a real number (NaN and ±Inf allowed, bool refused), int64 timestamp ≥ 0 and step.
+    ``index`` is the metric's position in a batch, named in the error (``metrics[3].key``)."""
     key, timestamp, step = metric.key, metric.timestamp, metric.step
     if (  # fast path for the common valid point (logging checks every point of every batch)
         type(metric.value) is float
@@ -125,7 +126,7 @@ def validate_metric(metric: Metric, path: str = "") -> Metric:
         and _is_well_formed_key(key)
     ):
         return metric
-    validate_key(metric.key, f"{path}key" if path else "name")
+    validate_key(metric.key, f"metrics[{index}].key" if index is not None else "name")
     value = metric.value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _invalid(
@@ -183,7 +184,7 @@ def validate_batch(
         if param.key not in seen:
             checked_params.append(param)
         seen[param.key] = param.value
-    checked_metrics = [validate_metric(m, f"metrics[{i}].") for i, m in enumerate(metrics)]
+    checked_metrics = [validate_metric(m, i) for i, m in enumerate(metrics)]
     checked_tags = [validate_tag(t) for t in tags]
     return checked_metrics, checked_params, checked_tags
 
