@@ -62,6 +62,7 @@ from mltrail.store.file._runs import (
 )
 from mltrail.store.file._uris import append_to_uri, resolve_local_uri, uri_to_path
 from mltrail.store.file._yaml import MalformedMeta, dump_meta, load_meta
+from mltrail.store.file.analytics import FileAnalytics
 from mltrail.store.paging import decode_offset, offset_token
 from mltrail.validation import (
     validate_artifact_location,
@@ -128,7 +129,7 @@ class _ExperimentRow:
         return None
 
 
-class FileStore:
+class FileStore(FileAnalytics):
     """Tracking store over an MLflow-compatible ``mlruns`` folder (see the module docstring)."""
 
     def __init__(self, root: str = "./mlruns", artifact_root: str | None = None) -> None:

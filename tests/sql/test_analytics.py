@@ -1,0 +1,57 @@
+"""The SQL store's fast UI aggregates equal the generic computations, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from analytics_cases import assert_bucketed_like_generic, assert_runs_like_generic, seed
+from mltrail.errors import MltrailException
+from mltrail.store.analytics import AnalyticsStore, GenericAnalytics
+from mltrail.store.sql import SqlStore
+
+from .helpers import StatementCounter
+
+
+def test_bucketed_history_equals_the_generic_downsampling(store: SqlStore, new_experiment: str) -> None:
+    seeded = seed(store, new_experiment, random.Random(7))
+    assert isinstance(store, AnalyticsStore)
+    assert_bucketed_like_generic(store, seeded)
+
+
+def test_counts_keys_and_groups_equal_the_generic_ones(store: SqlStore, new_experiment: str) -> None:
+    seeded = seed(store, new_experiment, random.Random(11), points=60)
+    assert_runs_like_generic(store, seeded)
+
+
+def test_metric_summaries_equal_the_generic_ones(store: SqlStore, new_experiment: str) -> None:
+    seeded = seed(store, new_experiment, random.Random(3), points=300)
+    keys = ["loss", "flat", "absent"]
+    summaries = store.get_metric_summaries(seeded.run_ids, keys)
+    assert summaries == GenericAnalytics(store).get_metric_summaries(seeded.run_ids, keys)
+    loss = next(s for s in summaries if s.key == "loss")
+    assert loss.max == 1e6 and loss.count == 300  # NaN and infinity are counted, never a min or a max
+
+
+def test_a_long_history_is_downsampled_in_the_database(store: SqlStore, new_experiment: str) -> None:
+    """Only the kept points leave the database: a constant number of statements, whatever the length."""
+    seeded = seed(store, new_experiment, random.Random(5), runs=2, points=2500)
+    with StatementCounter(store.engine) as counter:
+        (series,) = store.get_bucketed_metric_history(seeded.run_ids[:1], ["loss"], "step", None, None, 10)
+    assert series.sampled and series.points_in_range > 2400 and len(series.x) <= 22
+    assert counter.count <= 8
+
+
+def test_unknown_run_is_not_found(store: SqlStore, new_experiment: str) -> None:
+    for call in (
+        lambda: store.get_bucketed_metric_history(["0" * 32], ["loss"]),
+        lambda: store.get_metric_summaries(["0" * 32], ["loss"]),
+    ):
+        with pytest.raises(MltrailException, match=r"Run with id=0{32} not found") as raised:
+            call()
+        assert raised.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(MltrailException, match="x_axis must be one of"):
+        store.get_bucketed_metric_history([], ["loss"], "epoch")
+    with pytest.raises(MltrailException, match="Invalid experiment ID"):
+        store.count_runs(["abc"])
