@@ -1,0 +1,124 @@
+"""Suite ``server``: ``mltrail server`` vs ``mlflow server``, both driven by the official MLflow client.
+
+Both servers get the same backend kind (SQLite in a fresh directory), proxied artifacts and the same worker
+count (1 and 4). Only the server differs: the load always comes from MLflow's own client in the MLflow venv.
+Then each library's client runs a short session against each server (``workloads/client_roundtrip.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.environment import Impl, mlflow_impl, mltrail_impl
+from bench.runner import Case, Execute, Measure, Target, WorkloadError, run_workload, workload
+from bench.servers import serve, tree_rss_mb
+from bench.suites import Suite
+
+OPERATIONS = {
+    "log_metric": "log-metric",
+    "log_batch": "log-batch (1,000 metrics)",
+    "get_run": "get-run",
+    "search_runs": "search-runs (100 runs)",
+    "get_history": "get-history (1,000 points)",
+}
+CONCURRENCY = (8, 32)
+IDLE_SETTLE_S = 3.0
+# A failed call must show up as a failure, not as a slow success after retries; enough pooled connections.
+CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_POOL_MAXSIZE": "32"}
+
+
+def _load_execute(workers: int, duration: float) -> Execute:
+    def execute(impl: Impl, workdir: Path) -> dict:
+        with serve(impl, workdir, workers) as server:
+            time.sleep(IDLE_SETTLE_S)
+            figures = {"start_seconds": server.start_seconds, "idle_rss_mb": tree_rss_mb(server.pid)}
+            args = ["--url", server.url, "--concurrency", *CONCURRENCY, "--duration", duration]
+            figures |= run_workload(mlflow_impl(), "server_load.py", args, workdir, env=CLIENT_ENV)
+        return figures
+
+    return execute
+
+
+def _load_measures() -> list[Measure]:
+    measures = [
+        Measure("start_seconds", "start until /health answers", "s", False, Target(2.0)),
+        Measure("idle_rss_mb", "idle RSS, whole process tree", "MB", False, Target(150), words=("less", "more")),
+    ]
+    for op, label in OPERATIONS.items():
+        for n in CONCURRENCY:
+            name, shown = f"{op}_c{n}", f"{label}, {n} clients"
+            p99_target = Target(3, relative=True) if n == 32 else None
+            measures += [
+                Measure(f"{name}_throughput", f"{shown}: throughput", "/s", True, Target(3, relative=True)),
+                Measure(f"{name}_p50", f"{shown}: median latency", "s", False),
+                Measure(f"{name}_p99", f"{shown}: p99 latency", "s", False, p99_target),
+            ]
+    return measures
+
+
+def _roundtrips(impl: Impl, workdir: Path) -> dict:
+    """Both libraries' clients, one after the other, against one server; a failing client is reported in the
+    notes without losing the other's figure."""
+    figures: dict = {}
+    details, verified = [], True
+    with serve(impl, workdir, 1) as server:
+        for client in (mlflow_impl(), mltrail_impl()):
+            try:
+                result = run_workload(client, "client_roundtrip.py", ["--url", server.url], workdir, env=CLIENT_ENV)
+            except WorkloadError as exc:
+                details.append(f"{client.name} client failed: {str(exc)[-300:]}")
+                verified = False
+                continue
+            figures[f"{client.name}_client_seconds"] = result["seconds"]
+            details.append(f"{client.name} client: {result['detail']}")
+            verified = verified and result["verified"]
+    return figures | {"verified": verified, "detail": "; ".join(details)}
+
+
+def _cases(quick: bool) -> list[Case]:
+    duration = 2.0 if quick else 3.0
+    cases = [
+        Case(
+            name=f"server, {workers} worker{'s' if workers > 1 else ''}",
+            measures=_load_measures(),
+            execute=_load_execute(workers, duration),
+            note=f"MLflow client, 2 processes × threads, {duration:g} s per operation and concurrency",
+        )
+        for workers in (1, 4)
+    ]
+    roundtrip = [
+        Measure(f"{name}_client_seconds", f"{shown} client session against it", "s", False)
+        for name, shown in (("mlflow", "MLflow"), ("mltrail", "mltrail"))
+    ]
+    size_mb = 256 if quick else 1024
+    args = ["--size-mb", size_mb]
+    cases.append(
+        Case(
+            name=f"proxied artifact, {size_mb:,} MiB up and down",
+            measures=[
+                Measure("upload_mb_s", "upload through the proxy", "MB/s", True, Target(2, relative=True)),
+                Measure("download_mb_s", "download through the proxy", "MB/s", True, Target(2, relative=True)),
+                Measure("upload_server_cpu_s_per_gib", "server CPU per GiB uploaded", "s", False),
+                Measure("download_server_cpu_s_per_gib", "server CPU per GiB downloaded", "s", False),
+                Measure("peak_rss_mb", "peak RSS of the server tree", "MB", False, Target(150), words=("less", "more")),
+            ],
+            execute=workload("proxy_artifacts.py", {"mltrail": args, "mlflow": args}),
+            note="local --artifacts-destination; one plain streaming HTTP client for both servers; bytes checked",
+        )
+    )
+    note = "columns are the servers (1 worker); fluent session + log_batch + reads, every read checked"
+    return [*cases, Case("client round trips", roundtrip, _roundtrips, note)]
+
+
+SUITE = Suite(
+    name="server",
+    title="Tracking server under the official MLflow client (SQLite backend)",
+    cases=_cases,
+    max_repeats=3,
+    notes=(
+        "Load: MLflow's own `MlflowClient` from the MLflow venv against both servers, 2 client processes with "
+        "threads (8 or 32 concurrent clients), `MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`. Clients and server share the "
+        "machine's cores. Round trips: each library's client against each server (columns = servers)."
+    ),
+)

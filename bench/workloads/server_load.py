@@ -1,0 +1,151 @@
+"""Load a tracking server with the official MLflow client (run from the MLflow venv, whatever the server).
+
+Setup (untimed): experiment ``load`` with a target run (20 params, 20 metrics, 5 tags, a 1,000-point metric
+``h``) and experiment ``search`` with 100 runs. Then, for each operation and each concurrency, ``--processes``
+processes run concurrency/processes threads each; every thread calls the operation in a loop for
+``--duration`` seconds (log-metric and log-batch into a run of its own). Reports throughput (calls/s), median
+and p99 latency per operation and concurrency, and the number of failed calls.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import threading
+import time
+
+import _common as c
+
+OPERATIONS = ("log_metric", "log_batch", "get_run", "search_runs", "get_history")
+
+
+def _arguments(parser) -> None:
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--duration", type=float, default=4.0)
+    parser.add_argument("--processes", type=int, default=2)
+
+
+def _setup(client) -> dict:
+    from mlflow.entities import Metric, Param, RunTag
+
+    load = client.create_experiment("load")
+    target = client.create_run(load).info.run_id
+    client.log_batch(
+        target,
+        metrics=[Metric(f"m{k}", k * 0.1, c.BASE_TIMESTAMP, 0) for k in range(20)],
+        params=[Param(f"p{k}", f"v{k}") for k in range(20)],
+        tags=[RunTag(f"t{k}", f"tag{k}") for k in range(5)],
+    )
+    client.log_batch(target, metrics=[Metric("h", s / 1000, c.BASE_TIMESTAMP + s, s) for s in range(1000)])
+    search = client.create_experiment("search")
+    for i in range(100):
+        run_id = client.create_run(search).info.run_id
+        client.log_batch(
+            run_id,
+            metrics=[Metric(f"m{k}", (i + k) / 100, c.BASE_TIMESTAMP, 0) for k in range(10)],
+            params=[Param(f"p{k}", f"v{i % 7}") for k in range(10)],
+        )
+    return {"load": load, "target": target, "search": search}
+
+
+def _operation(client, name: str, ids: dict):
+    """A zero-argument callable doing one call of ``name`` (writes go to a run of the calling thread)."""
+    from mlflow.entities import Metric
+
+    if name in ("log_metric", "log_batch"):
+        run_id = client.create_run(ids["load"]).info.run_id
+        step = iter(range(10**9))
+        if name == "log_metric":
+            return lambda: client.log_metric(run_id, "x", 0.5, step=next(step))
+
+        def log_batch() -> None:
+            base = next(step) * 100
+            metrics = [Metric(f"b{k % 10}", 0.5, c.BASE_TIMESTAMP, base + k // 10) for k in range(1000)]
+            client.log_batch(run_id, metrics=metrics)
+
+        return log_batch
+    if name == "get_run":
+        return lambda: client.get_run(ids["target"])
+    if name == "search_runs":
+        return lambda: client.search_runs([ids["search"]], max_results=100)
+    return lambda: client.get_metric_history(ids["target"], "h")
+
+
+def _prepare_process() -> None:
+    """Pool initializer: pay for importing mlflow once per process, long before any clock starts."""
+    import mlflow  # noqa: F401
+
+
+def _worker(task: tuple) -> tuple[list[float], int, str]:
+    """One process: ``threads`` threads calling the operation until ``end_at`` (wall clock)."""
+    from mlflow import MlflowClient
+
+    url, name, ids, threads, start_at, end_at = task
+    client = MlflowClient(tracking_uri=url)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def loop() -> None:
+        call = _operation(client, name, ids)
+        mine: list[float] = []
+        time.sleep(max(0.0, start_at - time.time()))
+        while time.time() < end_at:
+            began = time.perf_counter()
+            try:
+                call()
+            except Exception as exc:
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            mine.append(time.perf_counter() - began)
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies, len(errors), errors[0] if errors else ""
+
+
+def _measure(pool, url: str, name: str, ids: dict, concurrency: int, processes: int, duration: float) -> dict:
+    start_at = time.time() + 2.0  # time for every thread to create its run before the clock starts
+    end_at = start_at + duration
+    shares = [concurrency // processes + (1 if p < concurrency % processes else 0) for p in range(processes)]
+    results = pool.map(_worker, [(url, name, ids, n, start_at, end_at) for n in shares if n])
+    latencies = sorted(lat for result in results for lat in result[0])
+    errors = sum(result[1] for result in results)
+    prefix = f"{name}_c{concurrency}"
+    figures = {f"{prefix}_errors": errors, f"{prefix}_throughput": len(latencies) / duration}
+    if latencies:
+        figures[f"{prefix}_p50"] = statistics.median(latencies)
+        figures[f"{prefix}_p99"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    first_error = next((result[2] for result in results if result[2]), "")
+    return figures | ({f"{prefix}_first_error": first_error} if first_error else {})
+
+
+def main() -> None:
+    args = c.parse_args(_arguments)
+    figures: dict = {}
+    # The pool forks before the parent opens any connection, so no process inherits a pooled socket.
+    with multiprocessing.get_context("fork").Pool(args.processes, _prepare_process) as pool:
+        from mlflow import MlflowClient
+
+        ids = _setup(MlflowClient(tracking_uri=args.url))
+        for name in OPERATIONS:
+            for concurrency in args.concurrency:
+                figures |= _measure(pool, args.url, name, ids, concurrency, args.processes, args.duration)
+    errors = {k: v for k, v in figures.items() if k.endswith("_errors") and v}
+    first = next((v for k, v in figures.items() if k.endswith("_first_error")), "")
+    c.emit(
+        **{k: v for k, v in figures.items() if not k.endswith("_first_error")},
+        verified=not errors,
+        detail="no failed calls" if not errors else f"failed calls {errors}; first: {first}",
+    )
+
+
+if __name__ == "__main__":
+    main()
