@@ -74,6 +74,10 @@ def assert_bucketed_like_generic(store, seeded: Seeded) -> None:
         ("step", None, None, 50),
         ("step", None, None, 7),
         ("step", None, None, 5000),  # few enough points: full resolution
+        ("step", None, None, 3),  # buckets wider than a block: a grid aligned to blocks
+        ("step", None, None, 2),
+        ("step", 150.5, 1100, 2),
+        ("time", None, None, 2),
         ("time", None, None, 40),
         ("relative", 2000.5, 9000.25, 30),
         ("step", 100.2, 700.9, 25),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
-from analytics_cases import assert_bucketed_like_generic, assert_runs_like_generic, seed
+from analytics_cases import SPIKE, assert_bucketed_like_generic, assert_runs_like_generic, seed
 from mltrail.errors import MltrailException
 from mltrail.store.analytics import AnalyticsStore, GenericAnalytics
 from mltrail.store.sql import SqlStore
@@ -41,6 +42,14 @@ def test_a_long_history_is_downsampled_in_the_database(store: SqlStore, new_expe
         (series,) = store.get_bucketed_metric_history(seeded.run_ids[:1], ["loss"], "step", None, None, 10)
     assert series.sampled and series.points_in_range > 2400 and len(series.x) <= 22
     assert counter.count <= 8
+
+
+def test_a_whole_long_history_is_downsampled_from_its_block_summaries(store: SqlStore, new_experiment: str) -> None:
+    seeded = seed(store, new_experiment, random.Random(8), runs=2, points=3000)
+    with StatementCounter(store.engine) as counter:
+        (series,) = store.get_bucketed_metric_history(seeded.run_ids[:1], ["loss"], "step", None, None, 4)
+    assert series.sampled and series.points_in_range > 2900 and max(series.y) == SPIKE
+    assert not any(re.search(r"\bmetrics\b", statement) for statement in counter.statements), counter.statements
 
 
 def test_unknown_run_is_not_found(store: SqlStore, new_experiment: str) -> None:

@@ -27,6 +27,8 @@ X_AXES = ("step", "time", "relative")
 #: Page size used when the generic computations walk every run of a search.
 SCAN_PAGE = 50000
 _INT64 = (-(2**63), 2**63 - 1)
+#: x values per block of a downsampling grid (see :func:`bucket_grid`).
+BLOCK_STEPS = 256
 
 
 # --- results ------------------------------------------------------------------------------------------------------
@@ -172,13 +174,23 @@ def int_range(x_min: float | None, x_max: float | None) -> tuple[int | None, int
     return low, high
 
 
-def bucket_width(lo: int, hi: int, buckets: int) -> float:
-    return (hi - lo) / buckets or 1.0
+def bucket_grid(lo: int, hi: int, buckets: int) -> tuple[int, float]:
+    """``(origin, width)`` of the ``buckets`` equal-width buckets that cover ``[lo, hi]``.
+
+    Buckets narrower than :data:`BLOCK_STEPS` start at ``lo``. Wider ones are widened to a whole number of
+    blocks and start at a multiple of :data:`BLOCK_STEPS`, so that every block of x values
+    ``[k * BLOCK_STEPS, (k + 1) * BLOCK_STEPS)`` lies in one bucket: then a store that keeps the minimum and
+    maximum of each block (the SQL store) has each bucket's extremes without reading its points.
+    """
+    width = (hi - lo) / buckets or 1.0
+    if width < BLOCK_STEPS:
+        return lo, width
+    return lo - lo % BLOCK_STEPS, float(math.ceil(width / BLOCK_STEPS) * BLOCK_STEPS)
 
 
-def bucket_of(x: int, lo: int, width: float, buckets: int) -> int:
+def bucket_of(x: int, origin: int, width: float, buckets: int) -> int:
     """The bucket of ``x``; SQL computes the same IEEE quotient, so every implementation agrees on edges."""
-    return min(int((x - lo) / width), buckets - 1)
+    return min(int((x - origin) / width), buckets - 1)
 
 
 def bucket_min_max(
@@ -187,8 +199,9 @@ def bucket_min_max(
     """Downsample ``points`` (``(x, y)`` in x order, see :func:`history_points`) inside ``[x_min, x_max]``.
 
     When the range holds at most ``2 * buckets`` finite points they are all returned (full resolution);
-    otherwise the range is cut into ``buckets`` equal-width x buckets and each keeps its smallest and its
-    largest point (the first one in order on ties), in order, so a one-step spike is never averaged away; the
+    otherwise the range is cut into ``buckets`` equal-width x buckets (:func:`bucket_grid`) and each keeps its
+    smallest and its largest point (the first one in order on ties), in order, so a one-step spike is never
+    averaged away; the
     range's first and last points are always kept, so a curve starts and ends where it does. The nearest point
     on each side of an explicit range is kept too, so a zoomed curve runs to the chart's edges. Non-finite values
     are dropped and counted.
@@ -208,11 +221,10 @@ def bucket_min_max(
 
 
 def _min_max_per_bucket(points: list[tuple[int, float]], buckets: int) -> list[tuple[int, float]]:
-    lo = points[0][0]
-    width = bucket_width(lo, points[-1][0], buckets)
+    origin, width = bucket_grid(points[0][0], points[-1][0], buckets)
     extremes: dict[int, tuple[int, int]] = {}  # bucket -> (index of its min, index of its max)
     for i, (x, y) in enumerate(points):
-        bucket = bucket_of(x, lo, width, buckets)
+        bucket = bucket_of(x, origin, width, buckets)
         low, high = extremes.get(bucket, (i, i))
         extremes[bucket] = (i if y < points[low][1] else low, i if y > points[high][1] else high)
     keep = {0, len(points) - 1}

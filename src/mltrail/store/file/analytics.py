@@ -210,9 +210,8 @@ def _extreme_indices(x: np.ndarray, y: np.ndarray, buckets: int) -> np.ndarray:
     """Indices of the first and last points and of each bucket's first minimum and first maximum, sorted."""
     import numpy as np
 
-    lo = int(x[0])
-    width = a.bucket_width(lo, int(x[-1]), buckets)
-    bucket = np.minimum(((x - lo) / width).astype(np.int64), buckets - 1)  # non-decreasing: x is sorted
+    origin, width = a.bucket_grid(int(x[0]), int(x[-1]), buckets)
+    bucket = np.minimum(((x - origin) / width).astype(np.int64), buckets - 1)  # non-decreasing: x is sorted
     starts = np.concatenate(([0], np.flatnonzero(np.diff(bucket)) + 1))
     segment = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(x))))
     keep = [np.array([0, len(x) - 1])]

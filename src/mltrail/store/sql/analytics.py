@@ -4,11 +4,14 @@
   (:mod:`mltrail.store.sql.search_sql`) and aggregate in the database; no run is loaded.
 - ``get_metric_summaries`` counts points and takes finite min/max with one ``GROUP BY (run, key)`` that follows
   the metrics primary key, and the latest point from ``latest_metrics``.
-- ``get_bucketed_metric_history`` downsamples in the database: one pass for the count and x range, and when the
+- ``get_bucketed_metric_history`` of a whole history on the step axis, when its buckets are at least a block wide,
+  reads the history's ``metric_blocks`` rows (:mod:`mltrail.store.sql.blocks`): each block lies in one bucket,
+  so a bucket's first minimum and first maximum are the least of its blocks'. A 1,000,000-point history is
+  about 4,000 rows. Otherwise it downsamples in the database: one pass for the count and x range, and when the
   range must be sampled, ``GROUP BY bucket`` for each bucket's min and max value, then one pass picking the first
   point holding each of those values (a window over the few matching rows), plus the range's first and last
-  points. Only the kept points leave the database, so a 1,000,000-point history costs a few scans, not a
-  million Python objects.
+  points; on the step axis the blocks overlapping the range bound its timestamps, so the primary key narrows the
+  scan. Only the kept points leave the database.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from mltrail.entities import Metric, ViewType
 from mltrail.errors import MltrailException
 from mltrail.search.parser import parse_run_filter
 from mltrail.store import analytics as a
+from mltrail.store.sql import blocks, search_sql, transactions
 from mltrail.store.sql import schema as t
-from mltrail.store.sql import search_sql, transactions
 from mltrail.store.sql.engine import is_memory_sqlite
 from mltrail.store.sql.loaders import fetch_tuples
 
@@ -201,7 +204,13 @@ class SqlAnalytics:
                 for run_id, key in pairs:
                     pk, start_time = runs[run_id]
                     offset = start_time if axis == "relative" else 0
-                    out.append(_SeriesQuery(connection, pk, key, axis, offset, low, high).downsample(buckets, explicit))
+                    if axis == "step" and not any(explicit):
+                        series = _from_blocks(connection, pk, key, buckets)
+                        if series is not None:
+                            out.append(series)
+                            continue
+                    query = _SeriesQuery(connection, pk, key, axis, offset, low, high)
+                    out.append(query.downsample(buckets, explicit))
                 return out
 
             return self._analytics(run)
@@ -241,6 +250,7 @@ class _SeriesQuery:
         self.x = _m.c.step if axis == "step" else _m.c.timestamp
         self.second = _m.c.timestamp if axis == "step" else _m.c.step
         self.series = [_m.c.run_pk == run_pk, _m.c.key == key]
+        self.blocks = [_b.c.run_pk == run_pk, _b.c.key == key]
         self.low = None if low is None else low + offset
         self.high = None if high is None else high + offset
         #: finite points inside the range (conditions beyond the series' own)
@@ -249,6 +259,8 @@ class _SeriesQuery:
             self.range_only.append(self.x >= self.low)
         if self.high is not None:
             self.range_only.append(self.x <= self.high)
+        if axis == "step" and (low is not None or high is not None):
+            self.range_only.extend(_timestamp_bounds(connection, run_pk, key, low, high))
         self.in_range = [*self.series, *self.range_only]
 
     def _points(self, query: sa.Select[Any]) -> list[tuple[int, int, float]]:
@@ -265,21 +277,47 @@ class _SeriesQuery:
     def downsample(self, buckets: int, explicit: tuple[bool, bool]) -> a.Series:
         stats = sa.select(sa.func.count(), sa.func.min(self.x), sa.func.max(self.x)).where(*self.in_range)
         count, lo, hi = self.connection.execute(stats).one()
-        non_finite_query = sa.select(sa.func.count()).where(*self.series, _m.c.value_class != t.FINITE)
-        non_finite = self.connection.execute(non_finite_query).scalar_one()
+        non_finite_query = sa.select(sa.func.coalesce(sa.func.sum(_b.c.non_finite), 0)).where(*self.blocks)
+        non_finite = int(self.connection.execute(non_finite_query).scalar_one())
         if count > 2 * buckets:
             kept = self._extremes(buckets, lo, hi)
         else:
             kept = self._points(self._select().where(*self.in_range).order_by(self.x, self.second, _m.c.value))
-        finite = _m.c.value_class == t.FINITE
-        before = self._first(*self.series, finite, self.x < self.low, last=True) if explicit[0] else []
-        after = self._first(*self.series, finite, self.x > self.high) if explicit[1] else []
+        before = self._outside(self.low, below=True) if explicit[0] else []
+        after = self._outside(self.high, below=False) if explicit[1] else []
         out = before + kept + after
         return a.Series([p[0] - self.offset for p in out], [p[2] for p in out], count, count > 2 * buckets, non_finite)
 
+    def _outside(self, bound: int, below: bool) -> list[tuple[int, int, float]]:
+        """The finite point nearest to ``bound`` outside the range (before ``low`` or after ``high``), if any."""
+        finite = _m.c.value_class == t.FINITE
+        beyond = self.x < bound if below else self.x > bound
+        if self.x is not _m.c.step:  # time axes: the primary key orders timestamps
+            return self._first(*self.series, finite, beyond, last=below)
+        # Step axis: first the block holding the step next to the bound, read within its timestamp range; else
+        # the nearest non-empty block further out, whose own last (first) point is the answer.
+        edge = (bound - 1 if below else bound + 1) // a.BLOCK_STEPS
+        found = self.connection.execute(sa.select(_b.c.ts_from, _b.c.ts_to).where(*self.blocks, _b.c.block == edge))
+        span = found.one_or_none()
+        if span is not None:
+            near = [
+                beyond,
+                _m.c.timestamp.between(*span),
+                self.x.between(edge * a.BLOCK_STEPS, (edge + 1) * a.BLOCK_STEPS),
+            ]
+            points = self._first(*self.series, finite, *near, last=below)
+            if points:
+                return points
+        point = "last" if below else "first"
+        columns = [_b.c[f"{point}_{field}"] for field in ("step", "ts", "value")]
+        further = _b.c.block < edge if below else _b.c.block > edge
+        order = _b.c.block.desc() if below else _b.c.block
+        query = sa.select(*columns).where(*self.blocks, further, _b.c.finite > 0).order_by(order).limit(1)
+        return self._points(query)
+
     def _extremes(self, buckets: int, lo: int, hi: int) -> list[tuple[int, int, float]]:
         """The kept points of a sampled range: each bucket's first minimum and first maximum, and the ends."""
-        bucket = _bucket(self.connection.dialect, self.x, lo, a.bucket_width(lo, hi, buckets), buckets)
+        bucket = _bucket(self.connection.dialect, self.x, *a.bucket_grid(lo, hi, buckets), buckets)
         extremes = sa.select(bucket, sa.func.min(_m.c.value), sa.func.max(_m.c.value))
         pairs = set()
         for b, low, high in fetch_tuples(self.connection, extremes.where(*self.in_range).group_by(bucket)):
@@ -316,10 +354,62 @@ class _SeriesQuery:
         return sorted(kept)
 
 
-def _bucket(dialect: sa.Dialect, x: Any, lo: int, width: float, buckets: int) -> sa.ColumnElement[Any]:
-    """``min(int((x - lo) / width), buckets - 1)`` as SQL: the same IEEE double quotient as Python's (x - lo is
-    an exact integer; the width is bound as a double)."""
-    quotient = (x - sa.literal(int(lo), sa.BigInteger)) / sa.literal(float(width), sa.Float)
+def _bucket(dialect: sa.Dialect, x: Any, origin: int, width: float, buckets: int) -> sa.ColumnElement[Any]:
+    """``min(int((x - origin) / width), buckets - 1)`` as SQL: the same IEEE double quotient as Python's
+    (x - origin is an exact integer; the width is bound as a double)."""
+    quotient = (x - sa.literal(int(origin), sa.BigInteger)) / sa.literal(float(width), sa.Float)
     whole = sa.cast(quotient, sa.BigInteger) if dialect.name == "sqlite" else sa.func.floor(quotient)
     top = buckets - 1
     return sa.case((whole >= top, sa.literal(top, sa.BigInteger)), else_=whole)
+
+
+_b = t.metric_blocks
+
+
+def _from_blocks(connection: sa.Connection, run_pk: int, key: str, buckets: int) -> a.Series | None:
+    """A whole history on the step axis, downsampled from its block summaries; None when the history is small
+    enough to return in full or its buckets are narrower than a block (then the points must be read)."""
+    columns = [_b.c[name] for name in blocks.COLUMNS[3:-2]]
+    rows = fetch_tuples(
+        connection, sa.select(*columns).where(_b.c.run_pk == run_pk, _b.c.key == key).order_by(_b.c.block)
+    )
+    summaries = [row for row in rows if row[0]]
+    count = sum(row[0] for row in summaries)
+    if count <= 2 * buckets:
+        return None
+    first, last = tuple(summaries[0][2:5]), tuple(summaries[-1][5:8])
+    origin, width = a.bucket_grid(first[0], last[0], buckets)
+    if width < a.BLOCK_STEPS:
+        return None
+    lows: dict[int, tuple[float, int, int]] = {}  # bucket -> its least (value, step, timestamp)
+    highs: dict[int, tuple[float, int, int]] = {}  # bucket -> its least (-value, step, timestamp)
+    for row in summaries:
+        low_step, low_ts, low_value, high_step, high_ts, high_value = row[8:14]
+        bucket = a.bucket_of(low_step, origin, width, buckets)  # the whole block is in this bucket
+        low, high = (low_value, low_step, low_ts), (-high_value, high_step, high_ts)
+        if bucket not in lows or low < lows[bucket]:
+            lows[bucket] = low
+        if bucket not in highs or high < highs[bucket]:
+            highs[bucket] = high
+    kept = {first, last}
+    kept.update((step, ts, value) for value, step, ts in lows.values())
+    kept.update((step, ts, -value) for value, step, ts in highs.values())
+    ordered = sorted(kept)
+    non_finite = sum(row[1] for row in rows)
+    return a.Series([p[0] for p in ordered], [p[2] for p in ordered], count, True, non_finite)
+
+
+def _timestamp_bounds(
+    connection: sa.Connection, run_pk: int, key: str, low: int | None, high: int | None
+) -> list[sa.ColumnElement[bool]]:
+    """Conditions on ``metrics.timestamp`` that every point with a step in ``[low, high]`` meets: the timestamp
+    range of the blocks overlapping it (no condition when none does: then nothing is in range anyway)."""
+    where = [_b.c.run_pk == run_pk, _b.c.key == key]
+    if low is not None:
+        where.append(_b.c.block >= low // a.BLOCK_STEPS)
+    if high is not None:
+        where.append(_b.c.block <= high // a.BLOCK_STEPS)
+    ts_from, ts_to = connection.execute(
+        sa.select(sa.func.min(_b.c.ts_from), sa.func.max(_b.c.ts_to)).where(*where)
+    ).one()
+    return [] if ts_from is None else [_m.c.timestamp >= ts_from, _m.c.timestamp <= ts_to]

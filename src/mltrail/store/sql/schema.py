@@ -14,6 +14,8 @@ Design notes:
   plus ``value_class`` (see :data:`NEG_INF` ...). ``(value_class, value)`` sorts in IEEE order with NaN last.
 - ``latest_metrics`` holds, per run and key, the latest point (max step, then timestamp, then value) and the min
   and max values, maintained on every write so that search never scans the history.
+- ``metric_blocks`` summarises each history per block of steps, also on every write, so that a chart of a
+  1,000,000-point history reads a few thousand rows.
 """
 
 from __future__ import annotations
@@ -139,6 +141,30 @@ latest_metrics = sa.Table(
     sa.Column("min_class", sa.SmallInteger, nullable=False),
     sa.Column("max_value", sa.Double, nullable=False),
     sa.Column("max_class", sa.SmallInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+#: Per (run, key, block of :data:`~mltrail.store.analytics.BLOCK_STEPS` steps): the block's finite points summarised
+#: (how many, first and last
+#: by ``(step, timestamp, value)``, the first minimum and first maximum by step then timestamp), how many
+#: non-finite points it has, and the timestamp range of all its points. Maintained on every write
+#: (:mod:`mltrail.store.sql.blocks`); a chart of a long history reads these rows instead of every point. The
+#: point columns hold 0 while ``finite`` is 0.
+metric_blocks = sa.Table(
+    "metric_blocks",
+    metadata,
+    _run_fk("metric_blocks"),
+    sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
+    sa.Column("block", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("finite", sa.BigInteger, nullable=False),
+    sa.Column("non_finite", sa.BigInteger, nullable=False),
+    *(
+        sa.Column(f"{point}_{field}", sa.Double if field == "value" else sa.BigInteger, nullable=False)
+        for point in ("first", "last", "low", "high")
+        for field in ("step", "ts", "value")
+    ),
+    sa.Column("ts_from", sa.BigInteger, nullable=False),
+    sa.Column("ts_to", sa.BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
 

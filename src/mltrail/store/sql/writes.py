@@ -25,32 +25,27 @@ import sqlalchemy as sa
 
 from mltrail.entities import DatasetInput, Metric, Param, RunTag
 from mltrail.errors import MltrailException
+from mltrail.store.sql import blocks
 from mltrail.store.sql import schema as t
+from mltrail.store.sql.blocks import Point
 from mltrail.store.sql.bulk import BulkInsert
+from mltrail.store.sql.expressions import lex_greater
 
 RUN_NAME_TAG = "mlflow.runName"
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 
 
-def _lex_greater(left: Sequence[Any], right: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """SQL for ``tuple(left) > tuple(right)`` (expanded: row-value comparisons do not use indexes everywhere)."""
-    clauses = []
-    for i, (a, b) in enumerate(zip(left, right, strict=True)):
-        clauses.append(sa.and_(*(x == y for x, y in zip(left[:i], right[:i], strict=True)), a > b))
-    return sa.or_(*clauses)
-
-
 def _summary_assignments(new: Any, old: Any) -> list[tuple[str, Any]]:
-    newer = _lex_greater(
+    newer = lex_greater(
         [new.step, new.timestamp, new.value_class, new.value], [old.step, old.timestamp, old.value_class, old.value]
     )
-    lower = _lex_greater([old.min_class, old.min_value], [new.min_class, new.min_value])
+    lower = lex_greater([old.min_class, old.min_value], [new.min_class, new.min_value])
     nan = sa.literal_column(str(t.NAN))
     higher = sa.and_(
         new.max_class != nan,
         sa.or_(
             old.max_class == nan,
-            _lex_greater([new.max_class, new.max_value], [old.max_class, old.max_value]),
+            lex_greater([new.max_class, new.max_value], [old.max_class, old.max_value]),
         ),
     )
 
@@ -94,6 +89,7 @@ def _writers(dialect: sa.Dialect) -> dict[str, BulkInsert]:
     """The bulk writers of one dialect, compiled once."""
     return {
         "metrics": BulkInsert(dialect, t.metrics, _METRIC_COLUMNS),
+        "new_metrics": BulkInsert(dialect, t.metrics, _METRIC_COLUMNS, strict=True),
         "latest": BulkInsert(dialect, t.latest_metrics, _SUMMARY_COLUMNS, _summary_assignments),
         "params": BulkInsert(dialect, t.params, ("run_pk", "key", "value")),
         "tags": BulkInsert(dialect, t.tags, ("run_pk", "key", "value"), _replace_value),
@@ -104,8 +100,18 @@ def _writers(dialect: sa.Dialect) -> dict[str, BulkInsert]:
     }
 
 
-def log_metrics(connection: sa.Connection, run_pk: int, metrics: Sequence[Metric]) -> None:
-    """Append points to the history (a point already stored is skipped) and update the per-key summaries."""
+class PointsAlreadyStored(Exception):
+    """Some history points of a ``log_metrics(..., may_exist=False)`` call are stored already (a client sent a
+    batch again). The transaction is unusable: roll it back and write again with ``may_exist=True``."""
+
+
+def log_metrics(connection: sa.Connection, run_pk: int, metrics: Sequence[Metric], *, may_exist: bool = True) -> None:
+    """Append points to the history (a point already stored is skipped) and update the per-key summaries.
+
+    On PostgreSQL, ``may_exist=False`` inserts the history with a plain INSERT, about half the server's work of
+    skipping conflicts (see :class:`~mltrail.store.sql.bulk.BulkInsert`); if a point turns out to be stored
+    already, it raises :class:`PointsAlreadyStored`. Other databases skip stored points either way.
+    """
     if not metrics:
         return
     encode = t.encode_value
@@ -120,27 +126,64 @@ def log_metrics(connection: sa.Connection, run_pk: int, metrics: Sequence[Metric
         )
     )
     writers = _writers(connection.dialect)
-    writers["metrics"].execute(connection, points)
+    inserted = _insert_points(connection, writers, points, may_exist)
     writers["latest"].execute(connection, _summaries(points))
+    blocks.record(connection, points, inserted)
 
 
+def _insert_points(
+    connection: sa.Connection, writers: dict[str, BulkInsert], points: list[Point], may_exist: bool
+) -> int:
+    """Insert the history points; returns how many were not stored yet."""
+    if may_exist or connection.dialect.name != "postgresql":
+        return writers["metrics"].execute(connection, points)
+    try:
+        return writers["new_metrics"].execute(connection, points)
+    except sa.exc.IntegrityError as error:
+        raise PointsAlreadyStored from error
+
+
+_key = itemgetter(1)
+_step = itemgetter(3)
+_class = itemgetter(4)
+_value = itemgetter(5)
 _latest_order = itemgetter(3, 2, 4, 5)  # (step, timestamp, value_class, value) of a point
 _value_order = itemgetter(4, 5)  # (value_class, value)
 
 
-def _summaries(points: list[tuple[int, str, int, int, int, float]]) -> list[tuple[Any, ...]]:
+def _summaries(points: list[Point]) -> list[tuple[Any, ...]]:
     """One ``latest_metrics`` row per key summarising this batch's points (sorted by key), by the upsert's rules."""
     rows = []
-    for key, group in groupby(points, itemgetter(1)):
+    for key, group in groupby(points, _key):
         key_points = list(group)
-        run_pk, _, ts, step, value_class, value = max(key_points, key=_latest_order)
-        min_class, min_value = _value_order(min(key_points, key=_value_order))
-        max_class, max_value = _value_order(max(key_points, key=_value_order))
-        if max_class == t.NAN:  # NaN sorts above every number: the maximum is the greatest other value, if any
-            numbers = [point for point in key_points if point[4] != t.NAN]
-            max_class, max_value = _value_order(max(numbers, key=_value_order)) if numbers else (t.NAN, 0.0)
+        run_pk, _, ts, step, value_class, value = _latest(key_points)
+        if any(map(_class, key_points)):
+            (min_class, min_value), (max_class, max_value) = _extremes(key_points)
+        else:  # all finite (the common case): compare the bare values
+            values = list(map(_value, key_points))
+            min_class, min_value, max_class, max_value = t.FINITE, min(values), t.FINITE, max(values)
         rows.append((run_pk, key, value, value_class, ts, step, min_value, min_class, max_value, max_class))
     return rows
+
+
+def _latest(points: list[Point]) -> Point:
+    """The point with the greatest ``(step, timestamp, value_class, value)``; usually the only one at the last
+    step, found without building a sort key per point."""
+    steps = list(map(_step, points))
+    last = max(steps)
+    if steps.count(last) == 1:
+        return points[steps.index(last)]
+    return max(points, key=_latest_order)
+
+
+def _extremes(points: list[Point]) -> tuple[tuple[int, float], tuple[int, float]]:
+    """``(value_class, value)`` of the minimum and of the maximum (NaN only if every point is NaN)."""
+    low = _value_order(min(points, key=_value_order))
+    high = _value_order(max(points, key=_value_order))
+    if high[0] == t.NAN:  # NaN sorts above every number: the maximum is the greatest other value, if any
+        numbers = [point for point in points if point[4] != t.NAN]
+        high = _value_order(max(numbers, key=_value_order)) if numbers else (t.NAN, 0.0)
+    return low, high
 
 
 def log_params(connection: sa.Connection, run_pk: int, run_id: str, params: Sequence[Param]) -> None:

@@ -1,0 +1,168 @@
+"""Per-block summaries of metric histories (table ``metric_blocks``), kept up to date inside each write.
+
+A block is the points of one (run, key) whose steps fall in ``[k * BLOCK_STEPS, (k + 1) * BLOCK_STEPS)``. Its row
+holds what downsampling needs (:mod:`mltrail.store.sql.analytics`): the number of finite points, the first and
+the last finite point by ``(step, timestamp, value)``, the first minimum and the first maximum (ties broken by
+step, then timestamp), the number of non-finite points, and the timestamp range of all its points.
+
+A write merges its batch's summary of each block into the stored row with one upsert. Because the summary
+counts points, it may only see points that were not stored before: when the history insert reports fewer new
+rows than it was given (a client re-sent a batch), the touched blocks are rebuilt from the stored history
+instead, each read through the primary key within its timestamp range.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+import sqlalchemy as sa
+
+from mltrail.store.analytics import BLOCK_STEPS
+from mltrail.store.sql import schema as t
+from mltrail.store.sql.bulk import BulkInsert
+from mltrail.store.sql.expressions import lex_greater
+
+#: A history point as the write path holds it: ``(run_pk, key, timestamp, step, value_class, value)``.
+Point = tuple[int, str, int, int, int, float]
+_POINTS = ("first", "last", "low", "high")
+COLUMNS = (
+    "run_pk",
+    "key",
+    "block",
+    "finite",
+    "non_finite",
+    *(f"{point}_{field}" for point in _POINTS for field in ("step", "ts", "value")),
+    "ts_from",
+    "ts_to",
+)
+_EMPTY = (0, 0, 0.0) * len(_POINTS)
+
+
+def summarize(points: Sequence[Point]) -> list[tuple[Any, ...]]:
+    """One ``metric_blocks`` row per (run, key, block) of ``points`` (sorted by run, key, timestamp), in key
+    order. Every point is counted: callers pass only points that are not stored yet, or a block's whole history."""
+    rows = []
+    for (run_pk, key), series in groupby(points, itemgetter(0, 1)):
+        blocks: dict[int, list[Point]] = defaultdict(list)
+        for point in series:
+            blocks[point[3] // BLOCK_STEPS].append(point)
+        rows.extend(_summary(run_pk, key, block, blocks[block]) for block in sorted(blocks))
+    return rows
+
+
+def _summary(run_pk: int, key: str, block: int, points: list[Point]) -> tuple[Any, ...]:
+    finite = [(p[3], p[2], p[5]) for p in points if p[4] == t.FINITE]  # (step, timestamp, value)
+    ts_from = min(p[2] for p in points)
+    ts_to = max(p[2] for p in points)
+    if not finite:
+        return (run_pk, key, block, 0, len(points), *_EMPTY, ts_from, ts_to)
+    lowest = min(p[2] for p in finite)
+    highest = max(p[2] for p in finite)
+    low = min(p for p in finite if p[2] == lowest)
+    high = min(p for p in finite if p[2] == highest)
+    return (
+        run_pk,
+        key,
+        block,
+        len(finite),
+        len(points) - len(finite),
+        *min(finite),
+        *max(finite),
+        *low,
+        *high,
+        ts_from,
+        ts_to,
+    )
+
+
+def _merge(new: Any, old: Any) -> list[tuple[str, Any]]:
+    """The upsert's update: the stored summary and the batch's, combined. ``finite`` is assigned last, as the
+    conditions read the stored count (MySQL evaluates assignments left to right, see :mod:`~.writes`); within a
+    point the least significant column is assigned first, which keeps the later comparisons' answers."""
+    zero = sa.literal_column("0")  # rows are bound positionally: constants must be inline
+    has_new = new.finite > zero
+
+    def better(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+        return sa.and_(has_new, sa.or_(old.finite == zero, condition))
+
+    def columns(point: str, *fields: str) -> list[Any]:
+        return [getattr(new, f"{point}_{f}") for f in fields], [getattr(old, f"{point}_{f}") for f in fields]
+
+    first_new, first_old = columns("first", "step", "ts", "value")
+    last_new, last_old = columns("last", "step", "ts", "value")
+    low_new, low_old = columns("low", "value", "step", "ts")
+    high_new, high_old = columns("high", "step", "ts")
+    conditions = {
+        "first": better(lex_greater(first_old, first_new)),
+        "last": better(lex_greater(last_new, last_old)),
+        "low": better(lex_greater(low_old, low_new)),
+        "high": better(
+            sa.or_(
+                new.high_value > old.high_value,
+                sa.and_(new.high_value == old.high_value, lex_greater(high_old, high_new)),
+            )
+        ),
+    }
+    significance = {"first": "value ts step", "last": "value ts step", "low": "ts step value", "high": "ts step value"}
+    assignments = [
+        (column, sa.case((conditions[point], getattr(new, column)), else_=getattr(old, column)))
+        for point in _POINTS
+        for column in (f"{point}_{field}" for field in significance[point].split())
+    ]
+    return [
+        *assignments,
+        ("ts_from", sa.case((new.ts_from < old.ts_from, new.ts_from), else_=old.ts_from)),
+        ("ts_to", sa.case((new.ts_to > old.ts_to, new.ts_to), else_=old.ts_to)),
+        ("non_finite", old.non_finite + new.non_finite),
+        ("finite", old.finite + new.finite),
+    ]
+
+
+def _replace(new: Any, old: Any) -> list[tuple[str, Any]]:
+    return [(column, getattr(new, column)) for column in COLUMNS[3:]]
+
+
+@lru_cache(maxsize=16)
+def _writers(dialect: sa.Dialect) -> tuple[BulkInsert, BulkInsert]:
+    """(merging, replacing) upserts of one dialect, compiled once."""
+    return BulkInsert(dialect, t.metric_blocks, COLUMNS, _merge), BulkInsert(
+        dialect, t.metric_blocks, COLUMNS, _replace
+    )
+
+
+def record(connection: sa.Connection, points: Sequence[Point], inserted: int) -> None:
+    """Account for a batch of history ``points`` (sorted, distinct) of which ``inserted`` were new."""
+    merge, replace = _writers(connection.dialect)
+    summaries = summarize(points)
+    if inserted == len(points):
+        merge.execute(connection, summaries)
+        return
+    replace.execute(connection, [_rebuilt(connection, row) for row in summaries])
+
+
+def _rebuilt(connection: sa.Connection, batch: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The summary of a whole block, read from the history: the block's stored points lie within the stored
+    row's timestamp range or the batch's."""
+    run_pk, key, block = batch[:3]
+    b, m = t.metric_blocks, t.metrics
+    stored = connection.execute(
+        sa.select(b.c.ts_from, b.c.ts_to).where(b.c.run_pk == run_pk, b.c.key == key, b.c.block == block)
+    ).one_or_none()
+    ts_from, ts_to = batch[-2:]
+    if stored is not None:
+        ts_from, ts_to = min(ts_from, stored.ts_from), max(ts_to, stored.ts_to)
+    points = connection.execute(
+        sa.select(m.c.run_pk, m.c.key, m.c.timestamp, m.c.step, m.c.value_class, m.c.value).where(
+            m.c.run_pk == run_pk,
+            m.c.key == key,
+            m.c.timestamp.between(ts_from, ts_to),
+            m.c.step.between(block * BLOCK_STEPS, (block + 1) * BLOCK_STEPS - 1),
+        )
+    )
+    (row,) = summarize([tuple(p) for p in points])
+    return row
