@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from databases import require_server, temporary_database
 from mltrail.store.sql import SqlStore
 
 from .helpers import DIALECT_PARAMS
@@ -39,3 +40,15 @@ def store(db_uri: str, tmp_path: Path) -> Iterator[SqlStore]:
 def new_experiment(store: SqlStore) -> str:
     """A new experiment with a unique name in the store."""
     return store.create_experiment(f"exp-{uuid.uuid4().hex}")
+
+
+@pytest.fixture(params=DIALECT_PARAMS)
+def fresh_db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of each dialect."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    require_server(request.param)
+    with temporary_database(request.param, "mltrail_migrate") as uri:
+        yield uri
+        SqlStore(uri).close()  # release pooled connections before the drop

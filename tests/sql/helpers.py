@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+
+from mltrail.store.sql.engine import create_engine, normalize_url
 
 #: ``params`` for fixtures that run once per dialect (markers let ``-m "not mysql"`` deselect a service).
 DIALECT_PARAMS = [
@@ -39,3 +43,13 @@ class StatementCounter:
 
 def unique(prefix: str = "x") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def engine_for(uri: str) -> Iterator[sa.Engine]:
+    """An engine for ``uri``, disposed of afterwards."""
+    engine = create_engine(normalize_url(uri))
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
-from databases import temporary_database
 from mltrail.entities import Metric
 from mltrail.store.analytics import BLOCK_STEPS
 from mltrail.store.sql import SqlStore
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.blocks import COLUMNS, summarize
-from mltrail.store.sql.engine import create_engine, normalize_url
 from mltrail.store.sql.migrate import upgrade
 
-from .helpers import DIALECT_PARAMS
+from .helpers import engine_for
 
 _VALUES = [0.5, -1.0, 2.0, 2.0, math.nan, math.inf, -math.inf, 1e-300, -0.0]
 
@@ -95,27 +89,9 @@ def test_blocks_keep_the_first_extremes_and_ends_of_each_block(store: SqlStore, 
     assert second_block[2:5] == (1, 1, 0)
 
 
-@pytest.fixture(params=DIALECT_PARAMS)
-def old_db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with temporary_database(request.param) as uri:
-        yield uri
-
-
-@contextmanager
-def _engine(uri: str) -> Iterator[sa.Engine]:
-    engine = create_engine(normalize_url(uri))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def test_upgrade_summarises_the_histories_already_stored(old_db_uri: str) -> None:
+def test_upgrade_summarises_the_histories_already_stored(fresh_db_uri: str) -> None:
     rng = random.Random(9)
-    with _engine(old_db_uri) as engine:
+    with engine_for(fresh_db_uri) as engine:
         upgrade(engine, "0002")
         with engine.begin() as connection:
             for pk in (1, 2):

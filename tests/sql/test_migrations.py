@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,36 +14,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
-from databases import require_server, temporary_database
 from mltrail.cli import cli
 from mltrail.errors import MltrailException
 from mltrail.store.sql import SqlStore
 from mltrail.store.sql import schema as t
-from mltrail.store.sql.engine import create_engine, normalize_url
 from mltrail.store.sql.migrate import HEAD_REVISION, MIGRATIONS_DIR, VERSION_TABLE, upgrade
 
-from .helpers import DIALECT_PARAMS
-
-
-@pytest.fixture(params=DIALECT_PARAMS)
-def fresh_db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database of each dialect."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    require_server(request.param)
-    with temporary_database(request.param, "mltrail_migrate") as uri:
-        yield uri
-        SqlStore(uri).close()  # release pooled connections before the drop
-
-
-@contextmanager
-def _engine(uri: str) -> Iterator[sa.Engine]:
-    engine = create_engine(normalize_url(uri))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+from .helpers import engine_for
 
 
 def test_head_revision_constant_matches_the_scripts() -> None:
@@ -56,7 +31,7 @@ def test_head_revision_constant_matches_the_scripts() -> None:
 
 def test_migrated_schema_matches_the_tables_the_queries_use(db_uri: str) -> None:
     SqlStore(db_uri)  # the session database is migrated on first open
-    with _engine(db_uri) as engine, engine.connect() as connection:
+    with engine_for(db_uri) as engine, engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = [d for d in compare_metadata(context, t.metadata) if VERSION_TABLE not in repr(d)]
     assert differences == []
@@ -82,7 +57,7 @@ def test_concurrent_first_opens_migrate_exactly_once(fresh_db_uri: str) -> None:
     while not errors.empty():
         failures.append(errors.get())
     assert failures == [] and all(p.exitcode == 0 for p in processes), failures
-    with _engine(fresh_db_uri) as engine, engine.connect() as connection:
+    with engine_for(fresh_db_uri) as engine, engine.connect() as connection:
         # A second migration would have failed (tables exist, Default inserted twice): one version row, one Default.
         assert connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all() == [
             HEAD_REVISION
@@ -91,7 +66,7 @@ def test_concurrent_first_opens_migrate_exactly_once(fresh_db_uri: str) -> None:
 
 
 def test_out_of_date_database_is_refused_until_db_upgrade(fresh_db_uri: str) -> None:
-    with _engine(fresh_db_uri) as engine:
+    with engine_for(fresh_db_uri) as engine:
         upgrade(engine, "0001")
     with pytest.raises(MltrailException) as info:
         SqlStore(fresh_db_uri)
@@ -113,7 +88,7 @@ def test_out_of_date_database_is_refused_until_db_upgrade(fresh_db_uri: str) -> 
 
 def test_database_with_foreign_tables_is_refused(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with _engine(uri) as engine, engine.begin() as connection:
+    with engine_for(uri) as engine, engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY)"))
     with pytest.raises(MltrailException) as info:
         SqlStore(uri)
