@@ -14,21 +14,17 @@ from __future__ import annotations
 import base64
 import mimetypes
 import os
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import IO, Any, BinaryIO, cast
 
 from mltrail.artifacts import transfer
-from mltrail.artifacts.object_store import ObjectStoreRepository
+from mltrail.artifacts.object_store import ObjectStoreRepository, shared_client
 from mltrail.errors import ErrorCode, MltrailException
 
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 _BATCH_LIMIT = 256  # Blob Batch API limit
-
-_services: dict[tuple[Any, ...], Any] = {}
-_services_lock = threading.Lock()
 
 
 def parse_wasbs_uri(uri: str) -> tuple[str, str, str]:
@@ -48,23 +44,20 @@ def _service_client(host: str) -> Any:
     """A ``BlobServiceClient`` for the account, shared by the repositories of this process."""
     connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     access_key = os.environ.get("AZURE_STORAGE_ACCESS_KEY")
-    cache_key = (host, os.getpid(), connection_string, access_key)
-    with _services_lock:
-        service = _services.get(cache_key)
-        if service is None:
-            try:
-                from azure.storage.blob import BlobServiceClient
-            except ImportError:
-                raise MltrailException(
-                    "wasbs:// artifact URIs need azure-storage-blob: pip install 'mltrail[azure]'",
-                    ErrorCode.NOT_IMPLEMENTED,
-                ) from None
-            if connection_string:
-                service = BlobServiceClient.from_connection_string(connection_string)
-            else:
-                service = BlobServiceClient(f"https://{host}", credential=access_key or _default_credential())
-            _services[cache_key] = service
-    return service
+
+    def make() -> Any:
+        try:
+            from azure.storage.blob import BlobServiceClient
+        except ImportError:
+            raise MltrailException(
+                "wasbs:// artifact URIs need azure-storage-blob: pip install 'mltrail[azure]'",
+                ErrorCode.NOT_IMPLEMENTED,
+            ) from None
+        if connection_string:
+            return BlobServiceClient.from_connection_string(connection_string)
+        return BlobServiceClient(f"https://{host}", credential=access_key or _default_credential())
+
+    return shared_client(("azure", host, connection_string, access_key), make)
 
 
 def _default_credential() -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -20,14 +19,11 @@ from typing import IO, Any, BinaryIO, cast
 
 from mltrail import config
 from mltrail.artifacts import transfer
-from mltrail.artifacts.object_store import ObjectStoreRepository
+from mltrail.artifacts.object_store import ObjectStoreRepository, shared_client
 from mltrail.errors import ErrorCode, MltrailException
 
 _CHUNK_QUANTUM = 256 * 1024  # resumable upload chunks must be multiples of this
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
-
-_clients: dict[tuple[Any, ...], Any] = {}
-_clients_lock = threading.Lock()
 
 
 def parse_gs_uri(uri: str) -> tuple[str, str]:
@@ -60,21 +56,20 @@ def gcs_errors(what: str) -> Iterator[None]:
 
 def gcs_client() -> Any:
     """A ``google.cloud.storage.Client``, shared by the repositories of this process."""
-    key = (os.getpid(), os.environ.get("STORAGE_EMULATOR_HOST"), os.environ.get("GOOGLE_CLOUD_PROJECT"))
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            try:
-                from google.cloud import storage
-            except ImportError:
-                raise MltrailException(
-                    "gs:// artifact URIs need google-cloud-storage: pip install 'mltrail[gcs]'",
-                    ErrorCode.NOT_IMPLEMENTED,
-                ) from None
-            with gcs_errors("Cannot create a Google Cloud Storage client"):
-                client = storage.Client()
-            _clients[key] = client
-    return client
+
+    def make() -> Any:
+        try:
+            from google.cloud import storage
+        except ImportError:
+            raise MltrailException(
+                "gs:// artifact URIs need google-cloud-storage: pip install 'mltrail[gcs]'",
+                ErrorCode.NOT_IMPLEMENTED,
+            ) from None
+        with gcs_errors("Cannot create a Google Cloud Storage client"):
+            return storage.Client()
+
+    environment = (os.environ.get("STORAGE_EMULATOR_HOST"), os.environ.get("GOOGLE_CLOUD_PROJECT"))
+    return shared_client(("gcs", *environment), make)
 
 
 class GCSArtifactRepository(ObjectStoreRepository):

@@ -10,15 +10,31 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from mltrail.artifacts import transfer
 from mltrail.artifacts.paths import join_artifact_path, validate_path_is_safe
 from mltrail.entities import FileInfo
 from mltrail.errors import MltrailException
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """The service client ``make()`` returns, made once per ``key`` and process and shared by the repositories of
+    the process (the SDK clients are thread-safe, and making one takes tens of milliseconds). A forked child
+    makes its own: connection pools must not cross processes."""
+    full_key = (os.getpid(), *key)
+    with _clients_lock:
+        client = _clients.get(full_key)
+        if client is None:
+            client = _clients[full_key] = make()
+    return client
 
 
 class ObjectStoreRepository(ABC):

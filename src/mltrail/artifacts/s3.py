@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -26,7 +25,7 @@ from typing import IO, Any, BinaryIO, cast
 from mltrail import config
 from mltrail.artifacts import transfer
 from mltrail.artifacts.base import PartUploadCredential, PresignedDownload, UploadedPart
-from mltrail.artifacts.object_store import ObjectStoreRepository
+from mltrail.artifacts.object_store import ObjectStoreRepository, shared_client
 from mltrail.errors import ErrorCode, MltrailException
 
 MiB = 1024 * 1024
@@ -40,48 +39,35 @@ _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Expir
 _INVALID = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "EntityTooLarge", "InvalidArgument", "InvalidRequest"}
 _BUSY = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "503"}
 
-_clients: dict[tuple[Any, ...], Any] = {}
-_clients_lock = threading.Lock()
-
 
 def s3_client() -> Any:
-    """A boto3 S3 client for the current settings, shared by all repositories of this process (boto3 clients
-    are thread-safe; creating one takes tens of milliseconds)."""
+    """A boto3 S3 client for the current settings, shared by the repositories of this process."""
     endpoint = config.get_env("S3_ENDPOINT_URL")
     verify = not config.get_env_bool("S3_IGNORE_TLS")
     style = config.get_env("BOTO_CLIENT_ADDRESSING_STYLE") or "auto"
-    env = os.environ
-    key = (
-        endpoint,
-        verify,
-        style,
-        os.getpid(),
-        *(env.get(n) for n in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_DEFAULT_REGION")),
-    )
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            try:
-                import boto3
-                from botocore.config import Config
-            except ImportError:
-                raise MltrailException(
-                    "s3:// artifact URIs need boto3: pip install 'mltrail[s3]'", ErrorCode.NOT_IMPLEMENTED
-                ) from None
+    credentials = (os.environ.get(n) for n in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_DEFAULT_REGION"))
 
-            client = boto3.session.Session().client(
-                "s3",
-                endpoint_url=endpoint,
-                verify=verify,
-                config=Config(
-                    signature_version="s3v4",
-                    s3={"addressing_style": style},
-                    retries={"max_attempts": 5, "mode": "standard"},
-                    max_pool_connections=transfer.max_workers() + 8,
-                ),
-            )
-            _clients[key] = client
-    return client
+    def make() -> Any:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise MltrailException(
+                "s3:// artifact URIs need boto3: pip install 'mltrail[s3]'", ErrorCode.NOT_IMPLEMENTED
+            ) from None
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            verify=verify,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": style},
+                retries={"max_attempts": 5, "mode": "standard"},
+                max_pool_connections=transfer.max_workers() + 8,
+            ),
+        )
+
+    return shared_client(("s3", endpoint, verify, style, *credentials), make)
 
 
 def _upload_extra_args() -> dict[str, Any]:
