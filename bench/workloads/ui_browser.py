@@ -37,16 +37,8 @@ SPIKE_BASE = 1000.0
 PARAMS = 20
 METRICS = 20
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+#: The e2e tests' Chromium flags (headless, in containers).
+CHROMIUM_ARGS = (Path(__file__).resolve().parents[2] / "ui" / "headless-chromium.args").read_text().split()
 TIMEOUT_MS = 180_000
 
 

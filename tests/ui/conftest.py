@@ -19,16 +19,8 @@ from .seed import Seed, seed
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "ui"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+#: Debian's Chromium flags for headless runs in containers, shared with the UI benchmark.
+CHROMIUM_ARGS = (REPO / "ui" / "headless-chromium.args").read_text().split()
 
 
 def _free_port() -> int:
