@@ -131,3 +131,48 @@ def test_flush_when_idle_does_not_involve_the_worker() -> None:
     logger = BackgroundLogger(RecordingStore())  # type: ignore[arg-type]
     logger.flush()
     assert logger._thread is None  # no marker was queued, so no worker was even started
+
+
+class ParallelStore(RecordingStore):
+    """A store that accepts two writes at once and records how many overlap, and in which order writes end."""
+
+    parallel_writes = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.active = 0
+        self.most_active = 0
+        self.both_started = threading.Barrier(2, timeout=5)
+        self.events: list[str] = []
+
+    def log_batch(
+        self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (), tags: Sequence[RunTag] = ()
+    ) -> None:
+        kind = "tags" if tags else "params" if params else "metrics"
+        with self._lock:
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+            self.events.append(f"start {kind}")
+        if kind == "metrics" and self.events.count("start metrics") <= 2:
+            self.both_started.wait()  # the first two metric batches can only both get here if sent side by side
+        super().log_batch(run_id, metrics, params, tags)
+        with self._lock:
+            self.active -= 1
+            self.events.append(f"end {kind}")
+
+
+def test_metric_batches_go_out_side_by_side_and_tags_wait_for_them() -> None:
+    store = ParallelStore()
+    store.gate.clear()
+    logger = BackgroundLogger(store)  # type: ignore[arg-type]
+    logger.log_entities("w", [Param("p", "1")])  # holds the worker (a params batch is written by the worker)
+    for i in range(4000):
+        logger.log_metric("r", "m", float(i), 1, i)
+    logger.log_entities("r", [RunTag("phase", "after")])
+    store.gate.set()
+    logger.flush()
+    assert store.most_active == 2
+    assert sorted(m.step for m in store.metrics_of("r")) == list(range(4000))
+    before_tags = store.events[: store.events.index("start tags")]
+    assert before_tags.count("end metrics") == before_tags.count("start metrics") >= 4  # all stored first

@@ -12,6 +12,12 @@ Guarantees:
 - Exit: an ``atexit`` hook (and a ``multiprocessing`` finalizer in pool/Process children) flushes.
 - Fork: the child forgets the parent's loggers (and their pending items, which the parent still writes) and
   starts fresh ones on first use.
+
+A store with ``parallel_writes = n`` (the REST store: a request spends most of its time waiting for the
+server) gets up to ``n`` metric-only batches written side by side by sender threads while the worker prepares
+the next ones. Metric points may be stored in any order (a history is a set of points, the latest value is the
+one with the greatest step), so this changes nothing observable; a batch with params or tags, and every
+``flush``, waits until the batches before it are stored.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import queue
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mltrail import config
@@ -67,6 +75,71 @@ class _Batch:
         )
 
 
+class _ForkGate:
+    """Lets store writes run side by side, and lets a fork wait for them and hold new ones back until it is
+    done: a child must not inherit a half-done write (SQLite's in-process lock state, a socket mid-request)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._writers = 0
+        self._closed = False
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._closed)
+            self._writers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._writers -= 1
+                self._condition.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Hold new writes back; True once none is running (False: gave up waiting after ``timeout``)."""
+        with self._condition:
+            self._closed = True
+            return self._condition.wait_for(lambda: self._writers == 0, timeout)
+
+    def open(self) -> None:
+        with self._condition:
+            self._closed = False
+            self._condition.notify_all()
+
+
+class _Senders:
+    """Daemon threads writing metric-only batches handed over by the worker, at most ``count`` at a time."""
+
+    def __init__(self, write: Callable[[str, _Batch], None], count: int) -> None:
+        self._write = write
+        self._handoff: queue.Queue[tuple[str, _Batch]] = queue.Queue(maxsize=1)
+        self._idle = threading.Condition(threading.Lock())
+        self._in_flight = 0
+        for number in range(count):
+            threading.Thread(target=self._send, name=f"mltrail-sender-{number}", daemon=True).start()
+
+    def submit(self, run_id: str, batch: _Batch) -> None:
+        with self._idle:
+            self._in_flight += 1
+        self._handoff.put((run_id, batch))
+
+    def drain(self) -> None:
+        """Return once every submitted batch is written (or failed, which ``write`` records)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0)
+
+    def _send(self) -> None:
+        while True:
+            run_id, batch = self._handoff.get()
+            try:
+                self._write(run_id, batch)
+            finally:
+                with self._idle:
+                    self._in_flight -= 1
+                    self._idle.notify_all()
+
+
 class BackgroundLogger:
     """The queue and worker thread of one store."""
 
@@ -80,7 +153,9 @@ class BackgroundLogger:
         self._busy = False  # the worker holds items taken off the queue
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
-        self._fork_guard = threading.Lock()
+        self._fork_gate = _ForkGate()
+        parallel = int(getattr(store, "parallel_writes", 1))
+        self._senders = _Senders(self._write, parallel) if parallel > 1 else None
         self._error_lock = threading.Lock()
         self._first_error: BaseException | None = None
         self._error_count = 0
@@ -200,7 +275,8 @@ class BackgroundLogger:
                     with self._room:
                         self._room.notify_all()
                 self._process(chunk)
-                self._busy = False
+            self._drain()  # busy until what it took off the queue is stored (see wait())
+            self._busy = False
 
     def _process(self, chunk: list[tuple]) -> None:
         pending: dict[str, _Batch] = {}
@@ -209,6 +285,7 @@ class BackgroundLogger:
                 run_id, kind = item[0], item[1]
                 if kind == _MARKER:
                     self._write_all(pending)
+                    self._drain()
                     item[2].set()
                     continue
                 batch = pending.get(run_id)
@@ -220,7 +297,7 @@ class BackgroundLogger:
                     batch.add(item[2])
                 if batch.is_full():
                     del pending[run_id]
-                    self._write(run_id, batch)
+                    self._dispatch(run_id, batch)
             self._write_all(pending)
         except BaseException as exc:  # a bug here must not hang flush(): record it and release every waiter
             self._record_error("?", exc)
@@ -230,15 +307,25 @@ class BackgroundLogger:
 
     def _write_all(self, pending: dict[str, _Batch]) -> None:
         for run_id, batch in pending.items():
-            self._write(run_id, batch)
+            self._dispatch(run_id, batch)
         pending.clear()
+
+    def _dispatch(self, run_id: str, batch: _Batch) -> None:
+        """Hand a metric-only batch to the senders; write any other after the batches before it."""
+        if self._senders is not None and not batch.params and not batch.tags:
+            self._senders.submit(run_id, batch)
+            return
+        self._drain()
+        self._write(run_id, batch)
+
+    def _drain(self) -> None:
+        if self._senders is not None:
+            self._senders.drain()
 
     def _store_batch(
         self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
     ) -> None:
-        # The guard keeps fork() from happening in the middle of a store write: a child would inherit a
-        # half-done transaction (SQLite's in-process lock state, a pooled socket mid-request).
-        with self._fork_guard:
+        with self._fork_gate.writing():
             self.store.log_batch(run_id, metrics, params, tags)
 
     def _write(self, run_id: str, batch: _Batch) -> None:
@@ -310,26 +397,25 @@ def _install_exit_hooks() -> None:
 
 
 _FORK_WAIT_SECONDS = 30.0
-_guards_held_for_fork: list[threading.Lock] = []
+_gates_closed_for_fork: list[_ForkGate] = []
 
 
 def _before_fork() -> None:
     """Wait for store writes in progress to finish, and keep new ones from starting until the fork is done."""
     for logger in list(_loggers.values()):
-        if logger._fork_guard.acquire(timeout=_FORK_WAIT_SECONDS):
-            _guards_held_for_fork.append(logger._fork_guard)
-        else:
+        _gates_closed_for_fork.append(logger._fork_gate)
+        if not logger._fork_gate.close(timeout=_FORK_WAIT_SECONDS):
             _log.warning("mltrail: forking while a store write is still running; the child may hang on it")
 
 
 def _after_fork_in_parent() -> None:
-    while _guards_held_for_fork:
-        _guards_held_for_fork.pop().release()
+    while _gates_closed_for_fork:
+        _gates_closed_for_fork.pop().open()
 
 
 def _after_fork_in_child() -> None:
     global _loggers_lock
-    _guards_held_for_fork.clear()
+    _gates_closed_for_fork.clear()
     _loggers_lock = threading.Lock()
     _loggers.clear()
 

@@ -90,6 +90,8 @@ class SpoolingStore:
     def __init__(self, remote: RestStore, spool_dir: str | None = None, retry_interval: float | None = None) -> None:
         self.remote = remote
         self.tracking_uri = remote.tracking_uri
+        #: as the REST store's: writes to the server or the spool are safe side by side (see ``_write``)
+        self.parallel_writes = remote.parallel_writes
         self._spool_dir_choice = spool_dir
         self.retry_interval = retry_interval or float(config.get_env("SPOOL_RETRY_INTERVAL") or DEFAULT_RETRY_INTERVAL)
         self._lock = threading.RLock()  # spool writes and the switch back online

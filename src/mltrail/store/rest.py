@@ -86,6 +86,19 @@ def _env_float(name: str, default: float) -> float:
         raise ValueError(f"Environment variable for {name} must be a number, got {value!r}") from None
 
 
+def _settle_environment(session: requests.Session, base_url: str) -> None:
+    """Read once what requests would read from the environment on every request (proxies and ``NO_PROXY``,
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, ``~/.netrc``), a noticeable share of a small request's cost."""
+    import requests.utils
+
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    if session.verify is True:
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    if session.auth is None and "Authorization" not in session.headers:
+        session.auth = requests.utils.get_netrc_auth(base_url)
+
+
 class RestClient:
     """HTTP plumbing for one server: session, retries, auth, TLS, and error mapping."""
 
@@ -127,6 +140,7 @@ class RestClient:
             session.verify = cert
         if client_cert := config.get_env("TRACKING_CLIENT_CERT_PATH"):
             session.cert = client_cert
+        _settle_environment(session, self.base_url)
         self.session = session
         self.timeout = _env_float("HTTP_REQUEST_TIMEOUT", 120.0)
 
@@ -315,6 +329,10 @@ def _without_none(body: dict[str, Any]) -> dict[str, Any]:
 
 class RestStore:
     """:class:`~mltrail.store.base.TrackingStore` backed by a tracking server at ``tracking_uri``."""
+
+    #: Background batching may send this many metric batches at once (:mod:`mltrail.client.batching`): the
+    #: client prepares and encodes the next batch while the server stores the previous one.
+    parallel_writes = 2
 
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri.rstrip("/")
