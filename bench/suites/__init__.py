@@ -18,6 +18,6 @@ class Suite:
 
 
 def all_suites() -> list[Suite]:
-    from bench.suites import embedded, server, sql, ui
+    from bench.suites import embedded, logging, server, sql, ui
 
-    return [embedded.SUITE, sql.SUITE, server.SUITE, ui.SUITE]
+    return [embedded.SUITE, sql.SUITE, server.SUITE, logging.SUITE, ui.SUITE]

@@ -4,7 +4,8 @@ Per repeat and implementation, in fresh processes:
 1. population: a fresh database is populated with a slice of the data set (timed) and the time is scaled
    linearly to the full size — a full 10,000-run population takes MLflow over half an hour per database here;
 2. queries (``workloads/sql_query.py``) on a private copy of a full-size database that the same library
-   populated once with the same script and data, kept in ``bench/.work/cache``.
+   populated once with the same script and data, kept in ``bench/.work/cache`` (MLflow's client writes its first
+   300 runs; ``bench/mlflow_fill.py`` adds the rest as the same rows, since the client would take hours).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import postgres
+from bench import mlflow_fill, postgres
 from bench.db_copy import copy_sqlite_to_postgres
 from bench.environment import MLFLOW_VERSION, WORK_DIR, Impl
 from bench.runner import Case, Execute, Measure, Target, run_workload
@@ -30,6 +31,9 @@ CACHE_DIR = WORK_DIR / "cache"
 BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 _database_numbers = itertools.count()
 _CACHE_BUILD_TIMEOUT_S = 6 * 3600
+#: What MLflow's client writes of its full-size database (see bench/mlflow_fill.py).
+MLFLOW_CLIENT_RUNS = 300
+MLFLOW_CLIENT_HISTORY_POINTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,9 @@ def _seal(database: Path) -> None:
 def _build_cache(impl: Impl, backend: str, sizes: Sizes, workdir: Path) -> None:
     """Build a library's full-size database (untimed here; the population figures are kept beside it).
 
-    SQLite: populated by the library through ``sql_populate.py`` (resuming an interrupted build). PostgreSQL:
+    SQLite: populated by the library through ``sql_populate.py`` (resuming an interrupted build); for MLflow,
+    whose client would take hours, only the first runs and points, the rest added by ``bench/mlflow_fill.py``
+    with the rows that client writes. PostgreSQL:
     the library creates its schema (``open_store.py``) and the rows it wrote into its SQLite database are
     copied over (``bench/db_copy.py``).
     """
@@ -112,8 +118,13 @@ def _build_cache(impl: Impl, backend: str, sizes: Sizes, workdir: Path) -> None:
         partial = CACHE_DIR / f"{key}.db.partial"
         resume = ["--resume"] if partial.exists() else []
         print(f"[sql] {impl.name} populates its full-size SQLite database {key} (once{', resuming' * bool(resume)})")
-        args = ["--db-uri", f"sqlite:///{partial}", "--runs", sizes.runs, "--history-points", sizes.history_points]
+        runs, points = sizes.runs, sizes.history_points
+        if impl.name == "mlflow":  # its client writes a part; bench/mlflow_fill.py adds the same rows for the rest
+            runs, points = min(runs, MLFLOW_CLIENT_RUNS), min(points, MLFLOW_CLIENT_HISTORY_POINTS)
+        args = ["--db-uri", f"sqlite:///{partial}", "--runs", runs, "--history-points", points]
         figures = run_workload(impl, "sql_populate.py", [*args, *resume], workdir, timeout=_CACHE_BUILD_TIMEOUT_S)
+        if impl.name == "mlflow":
+            mlflow_fill.complete(partial, sizes.runs, sizes.history_points)
         _seal(partial)
         partial.rename(CACHE_DIR / f"{key}.db")
         (CACHE_DIR / f"{key}.json").write_text(json.dumps(figures))

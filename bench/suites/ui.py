@@ -3,9 +3,10 @@
 Each library populates its own SQLite database once (``workloads/ui_browser.py populate``, kept in
 ``bench/.work/cache``): 10,000 runs × 20 params × 20 metrics, and 10 runs of one spiky metric: 1,000,000 points
 each for mltrail but 100,000 for MLflow, whose client writes about 5,000 points/s here (10 million points would
-take it most of an hour; ``--quick``: 1,000 runs, 100,000 points each). Per repeat, a private copy is served by
-``<library> server`` and ``workloads/ui_browser.py measure`` drives Chromium (Playwright, in mltrail's
-interpreter for both UIs).
+take it most of an hour; ``--quick``: 1,000 runs, 100,000 points each). MLflow's client writes the first 300
+runs; ``bench/mlflow_fill.py`` adds the others as the same rows (its client would take most of an hour).
+Per repeat, a private copy is served by ``<library> server`` and ``workloads/ui_browser.py measure`` drives
+Chromium (Playwright, in mltrail's interpreter for both UIs).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import mlflow_fill
 from bench.environment import Impl, mltrail_impl
 from bench.runner import Case, Measure, Target, run_workload
 from bench.servers import serve
 from bench.suites import Suite
-from bench.suites.sql import CACHE_DIR, _code_version, _seal
+from bench.suites.sql import CACHE_DIR, MLFLOW_CLIENT_RUNS, _code_version, _seal
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 _BUILD_TIMEOUT_S = 6 * 3600
+RUNS_EXPERIMENT = "ui-bench"  # workloads/ui_browser.py's RUN_EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,11 @@ def _cached_database(impl: Impl, sizes: Sizes, workdir: Path) -> Path:
         stale.unlink()
     partial = CACHE_DIR / f"{key}.db.partial"
     print(f"[ui] {impl.name} populates its UI database {key} (once)", flush=True)
-    args = ["populate", "--db-uri", f"sqlite:///{partial}", "--runs", sizes.runs, "--points", points]
+    client_runs = min(sizes.runs, MLFLOW_CLIENT_RUNS) if impl.name == "mlflow" else sizes.runs
+    args = ["populate", "--db-uri", f"sqlite:///{partial}", "--runs", client_runs, "--points", points]
     figures = run_workload(impl, "ui_browser.py", args, workdir, timeout=_BUILD_TIMEOUT_S)
+    if client_runs < sizes.runs:
+        mlflow_fill.complete_ui_runs(partial, RUNS_EXPERIMENT, sizes.runs)
     _seal(partial)
     partial.rename(database)
     (CACHE_DIR / f"{key}.json").write_text(json.dumps(figures))

@@ -14,77 +14,27 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
 
 import _common as c
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: bench.servers starts servers
+from bench.environment import Impl
+from bench.servers import serve
+
 MiB = 1024 * 1024
 PATTERN_BYTES = 8 * MiB
 ARTIFACT = "bench/run/artifacts/big.bin"
-HEALTH_TIMEOUT_S = 120
 SAMPLE_EVERY_S = 0.05
 
 
 def _arguments(parser) -> None:
     parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(impl: str, workdir: Path) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    command = [
-        str(Path(sys.executable).parent / impl),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{workdir / 'server.db'}",
-        "--artifacts-destination",
-        str(workdir / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    log = (workdir / "server.log").open("w")
-    process = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
-                if response.status == 200:
-                    return process, port
-        except (urllib.error.URLError, OSError):
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{impl} server did not answer /health:\n{(workdir / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.05)
-
-
-def _stop_server(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
 
 
 class TreeRss:
@@ -200,18 +150,15 @@ def main() -> None:
     size = args.size_mb * MiB
     source = workdir / "source.bin"
     source_crc = _write_source(source, size)
-    process, port = _start_server(args.impl, workdir)
-    try:
-        rss = TreeRss(process.pid)
+    with serve(Impl(args.impl, Path(sys.executable)), workdir, workers=1) as server:
+        rss = TreeRss(server.pid)
         idle = rss.now()
         with rss:
             cpu_start = rss.cpu_seconds()
-            upload_s = _upload(port, source, size)
+            upload_s = _upload(server.port, source, size)
             cpu_uploaded = rss.cpu_seconds()
-            download_s, received, download_crc = _download(port)
+            download_s, received, download_crc = _download(server.port)
             cpu_downloaded = rss.cpu_seconds()
-    finally:
-        _stop_server(process)
     stored = workdir / "artifacts" / ARTIFACT
     problems = []
     if not stored.is_file() or stored.stat().st_size != size or _crc_of(stored) != source_crc:
