@@ -258,3 +258,13 @@ def test_unknown_routes_and_methods(live: Live) -> None:
         assert response.json()["error_code"] == "ENDPOINT_NOT_FOUND"
     response = requests.get(f"{live.url}/api/2.0/mlflow/runs/create")
     assert response.status_code == 405 and response.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
+def test_head_requests_and_the_openapi_document(live: Live) -> None:
+    for path in ("/health", "/api/2.0/mlflow/experiments/get?experiment_id=0"):
+        response = requests.head(live.url + path)
+        assert response.status_code == 200 and response.content == b""
+        assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    document = requests.get(f"{live.url}/openapi.json")
+    assert document.headers["content-type"] == "application/json"
+    assert "/api/2.0/mlflow/runs/get" in document.json()["paths"]

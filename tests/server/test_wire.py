@@ -8,6 +8,10 @@ import math
 import pytest
 import requests
 
+from mltrail.errors import MltrailException
+from mltrail.server import wire
+from mltrail.server.routes import ENDPOINTS
+
 from .conftest import Api, Live, error_of, unique
 
 HINT = " See the API docs for more information about request parameters."
@@ -130,3 +134,57 @@ def test_responses_are_compact_json(api: Api) -> None:
     response = api.get("experiments/get", {"experiment_id": "0"})
     assert response.headers["content-type"] == "application/json"
     assert b"\n" not in response.content
+
+
+LOG_BATCH = next(ep.request for ep in ENDPOINTS if ep.path == "/mlflow/runs/log-batch")
+GET_HISTORY = next(ep.request for ep in ENDPOINTS if ep.path == "/mlflow/metrics/get-history")
+
+
+def test_query_strings_decode_like_a_form() -> None:
+    query = b"metric_key=a%20b+c&run_id=&run_uuid&max_results=5&max_results=7&page_token=x%3Dy&&unknown=1"
+    assert wire.query_fields(GET_HISTORY, query) == {
+        "metric_key": "a b c",
+        "run_id": "",
+        "run_uuid": "",
+        "max_results": "7",  # the last of repeated values
+        "page_token": "x=y",
+    }
+    assert wire.query_fields(GET_HISTORY, b"runId=r1&metricKey=%E2%82%AC") == {"runId": "r1", "metricKey": "€"}
+    assert wire.query_fields(GET_HISTORY, b"") == {}
+
+
+def test_values_that_need_converting_parse_like_plain_ones() -> None:
+    plain = {"key": "k", "value": 0.5, "timestamp": 1700000000000, "step": 3, "extra": [1]}
+    converted = [
+        {"key": "k", "value": "0.5", "timestamp": "1700000000000", "step": 3.0},
+        {"key": "k", "value": 0.5, "timestamp": 1700000000000, "step": "3", "model_id": None},
+        {"key": "k", "value": 0.5, "timestamp": 1.7e12, "step": 3},
+    ]
+    parsed = wire.parse(LOG_BATCH, {"run_id": "r", "metrics": [plain, *converted]})
+    expected = {"key": "k", "value": 0.5, "timestamp": 1700000000000, "step": 3}
+    assert parsed == {"run_id": "r", "metrics": [expected] * 4}
+    one = wire.parse(LOG_BATCH, {"metrics": [{"key": "k", "value": 1, "timestamp": 2}]})["metrics"][0]
+    assert one == {"key": "k", "value": 1.0, "timestamp": 2} and isinstance(one["value"], float)
+
+
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        (
+            {"key": "k", "value": 1.0, "timestamp": 2**63},
+            "Invalid value 9223372036854775808 for parameter 'metrics[1].timestamp'",
+        ),
+        ({"key": "", "value": 1.0, "timestamp": 1}, "Missing value for required parameter 'metrics[1].key'."),
+        ({"key": "k", "value": True, "timestamp": 1}, "Invalid value true for parameter 'metrics[1].value'"),
+        ({"key": "k", "value": 1.0}, "Missing value for required parameter 'metrics[1].timestamp'."),
+        (
+            {"key": "k", "value": 1.0, "timestamp": 1, "dataset_name": "a", "datasetName": "b"},
+            "Request specifies both 'dataset_name' and 'datasetName'",
+        ),
+    ],
+)
+def test_errors_in_a_list_name_the_item(metric: dict, message: str) -> None:
+    good = {"key": "k", "value": 1.0, "timestamp": 1}
+    with pytest.raises(MltrailException) as caught:
+        wire.parse(LOG_BATCH, {"run_id": "r", "metrics": [good, metric, good]})
+    assert caught.value.message.startswith(message)

@@ -1,14 +1,17 @@
-"""Loading the data of a page of runs: bound id lists and inline id lists (for pages of more runs than a driver
-takes bind parameters) give the same runs."""
+"""Loading the data of runs: a page of runs and single runs give the same runs, on every dialect; a database
+error while loading is wrapped like any other."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from mltrail.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
-from mltrail.store.sql import SqlStore, loaders
+from mltrail.errors import MltrailException
+from mltrail.store.sql import SqlStore
 
 
 def _logged_runs(store: SqlStore, experiment_id: str) -> list[str]:
@@ -29,17 +32,13 @@ def _logged_runs(store: SqlStore, experiment_id: str) -> list[str]:
     return run_ids
 
 
-def test_inline_and_bound_ids_load_the_same_runs(
-    store: SqlStore, new_experiment: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_page_and_single_runs_load_the_same_runs(store: SqlStore, new_experiment: str) -> None:
     run_ids = _logged_runs(store, new_experiment)
-    bound = store.search_runs([new_experiment])
+    page = store.search_runs([new_experiment])
     single = [store.get_run(run_id) for run_id in run_ids]
-    monkeypatch.setattr(loaders, "MAX_BOUND_IDS", 1)
-    inline = store.search_runs([new_experiment])
 
-    assert [r.info.run_id for r in bound] == run_ids[::-1]
-    assert repr(list(inline)) == repr(list(bound)) == repr(single[::-1])  # repr: NaN != NaN
+    assert [r.info.run_id for r in page] == run_ids[::-1]
+    assert repr(list(page)) == repr(single[::-1])  # repr: NaN != NaN
     run = single[1]
     assert run.data.params == {"lr": "1", "depth": "3"}
     assert run.data.tags["team"] == "t1"
@@ -48,3 +47,13 @@ def test_inline_and_bound_ids_load_the_same_runs(
     assert [(d.dataset.name, d.tags) for d in run.inputs.dataset_inputs] == [
         ("ds1", (InputTag("mlflow.data.context", "train"),))
     ]
+
+
+def test_database_errors_while_loading_are_wrapped(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'broken.db'}")
+    run_id = store.create_run("0", user_id="u", start_time=1, tags=[], run_name="r").info.run_id
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE latest_metrics"))
+    with pytest.raises(MltrailException, match="Database error: OperationalError: no such table: latest_metrics"):
+        store.get_run(run_id)
+    assert store.search_runs(["0"], run_info_only=True)[0].info.run_id == run_id  # the connections still work

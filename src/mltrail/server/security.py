@@ -109,19 +109,20 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        host = headers.get("host", "")
+        raw_host, raw_origin, preflight_method, preflight_headers = _guard_headers(scope["headers"])
+        host = raw_host.decode("latin-1") if raw_host is not None else ""
         if scope["path"] not in self.exempt_paths and not is_allowed_host(host, self.allowed_hosts):
             _log.warning("Rejected request with invalid Host header: %r", host)
             await _send_error(send, 403, INVALID_HOST_MSG)
             return
-        origin = headers.get("origin")
         cors_headers: list[tuple[bytes, bytes]] = []
-        if origin:
+        if raw_origin:
+            origin = raw_origin.decode("latin-1")
             allowed = is_allowed_origin(origin, host, self.allowed_origins)
             method = scope["method"]
-            if method == "OPTIONS" and "access-control-request-method" in headers:
-                await self._preflight(send, origin, allowed, headers)
+            if method == "OPTIONS" and preflight_method is not None:
+                requested = preflight_headers.decode("latin-1") if preflight_headers is not None else "*"
+                await self._preflight(send, origin, allowed, requested)
                 return
             if method in _STATE_CHANGING and not allowed:
                 _log.warning("Blocked cross-origin %s from %r", method, origin)
@@ -145,19 +146,34 @@ class SecurityMiddleware:
         out.append((b"access-control-expose-headers", b"*"))
         return out
 
-    async def _preflight(self, send: Send, origin: str, allowed: bool, headers: dict[str, str]) -> None:
+    async def _preflight(self, send: Send, origin: str, allowed: bool, requested_headers: str) -> None:
         if not allowed:
             await _send_error(send, 403, CORS_BLOCKED_MSG)
             return
         response_headers = [
             *self._cors_headers(origin),
             (b"access-control-allow-methods", _ALLOWED_METHODS.encode()),
-            (b"access-control-allow-headers", headers.get("access-control-request-headers", "*").encode("latin-1")),
+            (b"access-control-allow-headers", requested_headers.encode("latin-1")),
             (b"access-control-max-age", b"600"),
             *_SECURITY_HEADERS,
         ]
         await send({"type": "http.response.start", "status": 204, "headers": response_headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+#: The request headers the guards read, by their position in :func:`_guard_headers`' answer.
+_GUARD_HEADERS = {b"host": 0, b"origin": 1, b"access-control-request-method": 2, b"access-control-request-headers": 3}
+
+
+def _guard_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes | None]:
+    """Host, Origin, Access-Control-Request-Method and -Headers of the request (the last of repeated ones), or
+    None: one pass over the raw headers instead of decoding all of them on every request."""
+    found: list[bytes | None] = [None, None, None, None]
+    for name, value in headers:
+        index = _GUARD_HEADERS.get(name)
+        if index is not None:
+            found[index] = value
+    return found
 
 
 _SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"SAMEORIGIN"))

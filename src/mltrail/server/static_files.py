@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -31,7 +31,7 @@ class _ImmutableAssets(StaticFiles):
         return response
 
 
-def mount_ui(app: FastAPI, static_prefix: str = "", static_dir: Path = STATIC_DIR) -> None:
+def mount_ui(app: Starlette, static_prefix: str = "", static_dir: Path = STATIC_DIR) -> None:
     """Serve the UI at ``<static_prefix>/``. Register it after the API routes."""
     prefix = "/" + static_prefix.strip("/") if static_prefix.strip("/") else ""
     index = static_dir / "index.html"

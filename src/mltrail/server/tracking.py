@@ -158,14 +158,15 @@ def search_runs(ctx: ServerContext, req: Request) -> Response:
 
 
 def _metric(item: Request) -> Metric:
+    get = item.get  # positional arguments and one bound method: log-batch calls this for every metric
     return Metric(
-        key=item["key"],
-        value=item["value"],
-        timestamp=item["timestamp"],
-        step=item.get("step", 0),
-        dataset_name=item.get("dataset_name") or None,
-        dataset_digest=item.get("dataset_digest") or None,
-        model_id=item.get("model_id") or None,
+        item["key"],
+        item["value"],
+        item["timestamp"],
+        get("step", 0),
+        get("dataset_name") or None,
+        get("dataset_digest") or None,
+        get("model_id") or None,
     )
 
 
@@ -245,7 +246,7 @@ def get_metric_history(ctx: ServerContext, req: Request) -> Response:
         max_results=_positive(req.get("max_results"), "max_results"),
         page_token=req.get("page_token") or None,
     )
-    return wire.paged("metrics", [wire.metric_json(m) for m in page], page.token)
+    return wire.paged("metrics", wire.metrics_json(page), page.token)
 
 
 def _checked_run_ids(run_ids: list[str], endpoint: str) -> list[str]:

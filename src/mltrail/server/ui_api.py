@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -191,7 +191,7 @@ def _endpoint(message: Message, handler: Handler, get_store: GetStore) -> Callab
     return endpoint
 
 
-def register_ui_routes(app: FastAPI, get_store: GetStore, static_prefix: str = "") -> None:
+def register_ui_routes(app: Starlette, get_store: GetStore, static_prefix: str = "") -> None:
     """Add the UI endpoints to ``app``; ``get_store`` returns the server's tracking store."""
     prefix = "/" + static_prefix.strip("/") if static_prefix.strip("/") else ""
     for path, message, handler in UI_ENDPOINTS:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from math import isfinite
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 import orjson
 
-from mltrail.entities import DatasetInput, Experiment, FileInfo, Metric, Run, RunInfo
+from mltrail.entities import DatasetInput, Experiment, FileInfo, Metric, Run, RunInfo, RunInputs, RunOutputs
 from mltrail.errors import MltrailException
 
 Kind = Literal["string", "int64", "int32", "double", "bool", "enum", "message"]
@@ -48,18 +49,34 @@ class Field:
     choices: tuple[str, ...] = ()
     message: Message | None = None
     json_name: str = field(init=False)
+    #: ``json_name`` when it differs from ``name``, else None (the camelCase spelling to look for too)
+    alias: str | None = field(init=False)
+    #: the type of the values a single scalar field takes as they are (integers: within ``bounds``), else None
+    plain: type | None = field(init=False)
+    #: the range of an integer field
+    bounds: tuple[int, int] | None = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "json_name", _camel(self.name))
+        json_name = _camel(self.name)
+        object.__setattr__(self, "json_name", json_name)
+        object.__setattr__(self, "alias", json_name if json_name != self.name else None)
+        object.__setattr__(self, "plain", None if self.repeated else _PLAIN_TYPES.get(self.kind))
+        object.__setattr__(self, "bounds", _INT_RANGES.get(self.kind))
+
+
+_PLAIN_TYPES: dict[str, type] = {"string": str, "double": float, "bool": bool, "int64": int, "int32": int}
 
 
 class Message:
     """The fields of one request (or nested) message."""
 
-    __slots__ = ("fields",)
+    __slots__ = ("aliases", "by_name", "fields", "required")
 
     def __init__(self, *fields: Field) -> None:
         self.fields = fields
+        self.by_name = {fld.name: fld for fld in fields}
+        self.aliases = frozenset(fld.alias for fld in fields if fld.alias is not None)
+        self.required = tuple(fld.name for fld in fields if fld.required)
 
 
 def f(
@@ -123,80 +140,197 @@ def _loads(body: bytes) -> Any:
     return data
 
 
-def query_fields(message: Message, query: Any) -> dict[str, Any]:
-    """The raw values of ``message``'s fields in a query-string multi-dict (``getlist``/``get``/``in``):
-    lists for repeated fields, the first value otherwise."""
+def query_fields(message: Message, query_string: bytes) -> dict[str, Any]:
+    """The raw values of ``message``'s fields in a URL query string (``a=1&b=x&b=y``): lists for repeated fields,
+    the last value otherwise."""
+    if not query_string:
+        return {}
+    found: dict[str, list[str]] = {}
+    for name, value in _query_pairs(query_string.decode("latin-1")):
+        found.setdefault(name, []).append(value)
     raw: dict[str, Any] = {}
     for fld in message.fields:
-        for name in {fld.name, fld.json_name}:
-            if name in query:
-                raw[name] = query.getlist(name) if fld.repeated else query.get(name)
+        for name in (fld.name, fld.alias):
+            values = found.get(name) if name is not None else None
+            if values is not None:
+                raw[name] = values if fld.repeated else values[-1]
     return raw
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """``urllib.parse.parse_qsl(query, keep_blank_values=True)``, without its work on the parts that hold no
+    escapes (all of them, in the requests of MLflow's client)."""
+    pairs = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "%" in pair or "+" in pair:
+            name, value = unquote_plus(name), unquote_plus(value)
+        pairs.append((name, value))
+    return pairs
 
 
 def parse(message: Message, raw: Mapping[str, Any], from_query: bool = False) -> dict[str, Any]:
     """Parse raw values against ``message``; returns only the fields present, as Python values.
     ``from_query``: values are query-string text (booleans spelled ``true``/``false``)."""
-    return _parse_message(message, raw, "", from_query)
+    return _parse_message(message, raw, (), from_query)
 
 
-def _parse_message(message: Message, raw: Mapping[str, Any], prefix: str, from_query: bool) -> dict[str, Any]:
+#: Where a value sits in the request, e.g. ``("metrics", 3, "value")`` for ``metrics[3].value``; the text is
+#: only made for an error message (a log-batch request holds thousands of values).
+Where = tuple[str | int, ...]
+
+
+def _path(where: Where) -> str:
+    text = ""
+    for part in where:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+class _Rejected(Exception):
+    """A value parser refusing a value; the caller, which knows where the value sits, makes the error from it."""
+
+    def __init__(self, error: Callable[[str], MltrailException]) -> None:
+        super().__init__()
+        self.error = error
+
+
+def _reject(value: Any) -> _Rejected:
+    return _Rejected(lambda path: _invalid(path, value))
+
+
+def _parse_message(message: Message, raw: Mapping[str, Any], where: Where, from_query: bool) -> dict[str, Any]:
+    plain = _parse_plain(message, raw)
+    return plain if plain is not None else _parse_fields(message, raw, where, from_query)
+
+
+def _parse_fields(message: Message, raw: Mapping[str, Any], where: Where, from_query: bool) -> dict[str, Any]:
+    """Field by field, in their order: the first error found is the first field's."""
     out: dict[str, Any] = {}
     for fld in message.fields:
-        path = prefix + fld.name
-        has_snake, has_camel = fld.name in raw, fld.json_name != fld.name and fld.json_name in raw
-        if has_snake and has_camel:
-            raise MltrailException.invalid_parameter(
-                f"Request specifies both '{fld.name}' and '{fld.json_name}'; provide only one of them."
-            )
-        value = raw[fld.name] if has_snake else raw.get(fld.json_name)
-        if value is None or (value == "" and fld.kind != "string"):
-            if fld.required:
-                raise missing(path)
-            continue
-        if fld.required and value == "":
-            raise missing(path)
-        if fld.repeated:
-            if not isinstance(value, list):
-                raise _invalid(path, value)
-            out[fld.name] = [_parse_scalar(fld, item, f"{path}[{i}]", from_query) for i, item in enumerate(value)]
+        name, alias = fld.name, fld.alias
+        if name in raw:
+            if alias is not None and alias in raw:
+                raise MltrailException.invalid_parameter(
+                    f"Request specifies both '{name}' and '{alias}'; provide only one of them."
+                )
+            value = raw[name]
         else:
-            out[fld.name] = _parse_scalar(fld, value, path, from_query)
+            value = raw.get(alias) if alias is not None else None
+        if value is None or value == "":
+            if fld.required:
+                raise missing(_path((*where, name)))
+            if value is None or fld.kind != "string":
+                continue
+        if fld.repeated:
+            out[name] = _parse_list(fld, value, (*where, name), from_query)
+        elif _is_plain(value, fld.plain, fld.bounds):
+            out[name] = value
+        elif fld.kind == "message":
+            out[name] = _parse_nested(fld, value, (*where, name), from_query)
+        else:
+            try:
+                out[name] = _SCALAR_PARSERS[fld.kind](fld, value, from_query)
+            except _Rejected as rejected:
+                raise rejected.error(_path((*where, name))) from None
     return out
 
 
-def _parse_scalar(fld: Field, value: Any, path: str, from_query: bool) -> Any:
-    parser = _SCALAR_PARSERS[fld.kind]
-    return parser(fld, value, path, from_query)
+def _parse_plain(message: Message, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The common case in one pass over ``raw``: every value has its field's type as it is, under the field's
+    snake_case name, nothing empty, nothing required missing (what MLflow's client sends, e.g. each metric of a
+    log-batch request). None when anything needs the field-by-field parse, which then also finds the first error."""
+    out: dict[str, Any] = {}
+    by_name = message.by_name
+    for key, value in raw.items():
+        fld = by_name.get(key)
+        if fld is None:
+            if key in message.aliases:
+                return None
+            continue  # unknown fields are ignored
+        kind = fld.plain
+        if type(value) is not kind:  # also for the fields that have no plain type
+            return None
+        bounds = fld.bounds
+        if bounds is not None:
+            if not bounds[0] <= value <= bounds[1]:
+                return None
+        elif kind is str and not value:
+            return None
+        out[key] = value
+    for name in message.required:
+        if name not in out:
+            return None
+    return out
 
 
-def _parse_string(fld: Field, value: Any, path: str, from_query: bool) -> str:
+def _parse_list(fld: Field, values: Any, where: Where, from_query: bool) -> list[Any]:
+    if not isinstance(values, list):
+        raise _invalid(_path(where), values)
+    out: list[Any] = []
+    if fld.kind == "message":
+        message = fld.message
+        for item in values:
+            if not isinstance(item, dict) or message is None:
+                raise _invalid(_path((*where, len(out))), item)
+            plain = _parse_plain(message, item)  # here rather than in _parse_message: one call per item
+            out.append(plain if plain is not None else _parse_fields(message, item, (*where, len(out)), from_query))
+        return out
+    plain, bounds, parser = _PLAIN_TYPES.get(fld.kind), fld.bounds, _SCALAR_PARSERS[fld.kind]
+    for item in values:
+        if _is_plain(item, plain, bounds):
+            out.append(item)
+            continue
+        try:
+            out.append(parser(fld, item, from_query))
+        except _Rejected as rejected:
+            raise rejected.error(_path((*where, len(out)))) from None
+    return out
+
+
+def _is_plain(value: Any, plain: type | None, bounds: tuple[int, int] | None) -> bool:
+    """Whether ``value`` is taken as it is by a field whose values of type ``plain`` need no conversion."""
+    return type(value) is plain and (bounds is None or bounds[0] <= value <= bounds[1])
+
+
+def _parse_nested(fld: Field, value: Any, where: Where, from_query: bool) -> dict[str, Any]:
+    if not isinstance(value, dict) or fld.message is None:
+        raise _invalid(_path(where), value)
+    return _parse_message(fld.message, value, where, from_query)
+
+
+def _parse_string(fld: Field, value: Any, from_query: bool) -> str:
     if not isinstance(value, str):
-        raise _invalid(path, value)
+        raise _reject(value)
     return value
 
 
-def _parse_int(fld: Field, value: Any, path: str, from_query: bool) -> int:
+def _parse_int(fld: Field, value: Any, from_query: bool) -> int:
     if isinstance(value, bool):
-        raise _invalid(path, value)
+        raise _reject(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     elif isinstance(value, str):
         try:
             value = int(value.strip())
         except ValueError:
-            raise _invalid(path, value) from None
+            raise _reject(value) from None
     if not isinstance(value, int):
-        raise _invalid(path, value)
+        raise _reject(value)
     low, high = _INT_RANGES[fld.kind]
     if not low <= value <= high:
-        raise _invalid(path, value)
+        raise _reject(value)
     return value
 
 
-def _parse_double(fld: Field, value: Any, path: str, from_query: bool) -> float:
+def _parse_double(fld: Field, value: Any, from_query: bool) -> float:
     if isinstance(value, bool):
-        raise _invalid(path, value)
+        raise _reject(value)
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -205,23 +339,23 @@ def _parse_double(fld: Field, value: Any, path: str, from_query: bool) -> float:
         try:
             parsed = float(value)
         except ValueError:
-            raise _invalid(path, value) from None
+            raise _reject(value) from None
         if math.isfinite(parsed):
             return parsed
-    raise _invalid(path, value)
+    raise _reject(value)
 
 
-def _parse_bool(fld: Field, value: Any, path: str, from_query: bool) -> bool:
+def _parse_bool(fld: Field, value: Any, from_query: bool) -> bool:
     if isinstance(value, bool):
         return value
     if from_query and isinstance(value, str):
         if value.lower() in ("true", "false"):
             return value.lower() == "true"
         raise MltrailException.invalid_parameter(f"Invalid boolean value: {value}, must be 'true' or 'false'.")
-    raise _invalid(path, value)
+    raise _reject(value)
 
 
-def _parse_enum(fld: Field, value: Any, path: str, from_query: bool) -> str:
+def _parse_enum(fld: Field, value: Any, from_query: bool) -> str:
     if isinstance(value, str) and value in fld.choices:
         return value
     number: Any = value
@@ -229,25 +363,20 @@ def _parse_enum(fld: Field, value: Any, path: str, from_query: bool) -> str:
         number = int(value)
     if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(fld.choices):
         return fld.choices[number - 1]
-    raise MltrailException.invalid_parameter(
-        f"Invalid value {value!r} for parameter '{path}': expected one of {', '.join(fld.choices)}."
+    raise _Rejected(
+        lambda path: MltrailException.invalid_parameter(
+            f"Invalid value {value!r} for parameter '{path}': expected one of {', '.join(fld.choices)}."
+        )
     )
 
 
-def _parse_nested(fld: Field, value: Any, path: str, from_query: bool) -> dict[str, Any]:
-    if not isinstance(value, dict) or fld.message is None:
-        raise _invalid(path, value)
-    return _parse_message(fld.message, value, f"{path}.", from_query)
-
-
-_SCALAR_PARSERS: dict[str, Callable[[Field, Any, str, bool], Any]] = {
+_SCALAR_PARSERS: dict[str, Callable[[Field, Any, bool], Any]] = {
     "string": _parse_string,
     "int64": _parse_int,
     "int32": _parse_int,
     "double": _parse_double,
     "bool": _parse_bool,
     "enum": _parse_enum,
-    "message": _parse_nested,
 }
 
 
@@ -311,6 +440,17 @@ def metric_json(metric: Metric, run_id: str | None = None) -> dict[str, Any]:
     return out
 
 
+def metrics_json(metrics: Iterable[Metric]) -> list[dict[str, Any]]:
+    """:func:`metric_json` of each metric (metric histories, a run's latest metrics), with the common point (a
+    finite value, no dataset, no model) built inline."""
+    return [
+        {"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step}
+        if m.dataset_name is None and m.dataset_digest is None and m.model_id is None and isfinite(m.value)
+        else metric_json(m)
+        for m in metrics
+    ]
+
+
 def run_info_json(info: RunInfo) -> dict[str, Any]:
     out: dict[str, Any] = {
         "run_uuid": info.run_id,
@@ -341,17 +481,38 @@ def _dataset_input_json(item: DatasetInput) -> dict[str, Any]:
     return out
 
 
+def _inputs_json(inputs: RunInputs) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if inputs.dataset_inputs:
+        out["dataset_inputs"] = [_dataset_input_json(d) for d in inputs.dataset_inputs]
+    if inputs.model_inputs:
+        out["model_inputs"] = [{"model_id": m.model_id} for m in inputs.model_inputs]
+    return out
+
+
+def _outputs_json(outputs: RunOutputs) -> dict[str, Any]:
+    if not outputs.model_outputs:
+        return {}
+    return {"model_outputs": [{"model_id": m.model_id, "step": m.step} for m in outputs.model_outputs]}
+
+
 def run_json(run: Run) -> dict[str, Any]:
+    """A run as MLflow writes it; empty lists are left out, but ``inputs`` and ``outputs`` are always there.
+    (Written out branch by branch: a search returns hundreds of runs.)"""
     data: dict[str, Any] = {}
-    _put_list(data, "metrics", [metric_json(m) for m in run.data.latest_metrics])
-    _put_list(data, "params", _key_values(run.data.params))
-    _put_list(data, "tags", _key_values(run.data.tags))
-    inputs: dict[str, Any] = {}
-    _put_list(inputs, "dataset_inputs", [_dataset_input_json(d) for d in run.inputs.dataset_inputs])
-    _put_list(inputs, "model_inputs", [{"model_id": m.model_id} for m in run.inputs.model_inputs])
-    outputs: dict[str, Any] = {}
-    _put_list(outputs, "model_outputs", [{"model_id": m.model_id, "step": m.step} for m in run.outputs.model_outputs])
-    return {"info": run_info_json(run.info), "data": data, "inputs": inputs, "outputs": outputs}
+    run_data = run.data
+    if run_data.latest_metrics:
+        data["metrics"] = metrics_json(run_data.latest_metrics)
+    if run_data.params:
+        data["params"] = _key_values(run_data.params)
+    if run_data.tags:
+        data["tags"] = _key_values(run_data.tags)
+    return {
+        "info": run_info_json(run.info),
+        "data": data,
+        "inputs": _inputs_json(run.inputs),
+        "outputs": _outputs_json(run.outputs),
+    }
 
 
 def file_info_json(info: FileInfo, path: str | None = None) -> dict[str, Any]:
