@@ -13,6 +13,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from operator import attrgetter
 
 from mltrail.entities import Metric, Param, RunTag
 from mltrail.errors import MltrailException
@@ -157,6 +158,37 @@ def validate_metric(metric: Metric, index: int | None = None) -> Metric:
     return metric
 
 
+def validate_metrics(metrics: Sequence[Metric], *, indexed: bool = True) -> list[Metric]:
+    """:func:`validate_metric` of every metric (``indexed``: errors name the metric's position, ``metrics[3]``).
+
+    A batch is usually all plain valid points; that is checked a column at a time (a few passes in C instead of
+    a Python call per metric), and only a batch that fails it is checked, and converted, metric by metric."""
+    if _plain_valid(metrics):
+        return list(metrics)
+    return [validate_metric(metric, index if indexed else None) for index, metric in enumerate(metrics)]
+
+
+_KEY, _VALUE, _TIMESTAMP, _STEP = (attrgetter(name) for name in ("key", "value", "timestamp", "step"))
+
+
+def _plain_valid(metrics: Sequence[Metric]) -> bool:
+    """Whether every metric passes :func:`validate_metric`'s fast path as it is (nothing to convert)."""
+    if not metrics:
+        return True
+    if set(map(type, map(_VALUE, metrics))) != {float}:
+        return False
+    timestamps = list(map(_TIMESTAMP, metrics))
+    if set(map(type, timestamps)) != {int} or min(timestamps) < 0 or max(timestamps) > MAX_INT64:
+        return False
+    steps = list(map(_STEP, metrics))
+    if set(map(type, steps)) != {int} or min(steps) < -MAX_INT64 - 1 or max(steps) > MAX_INT64:
+        return False
+    keys = list(map(_KEY, metrics))
+    if set(map(type, keys)) != {str}:
+        return False
+    return all(0 < len(key) <= MAX_ENTITY_KEY_LENGTH and _is_well_formed_key(key) for key in set(keys))
+
+
 def validate_batch(
     metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
 ) -> tuple[list[Metric], list[Param], list[RunTag]]:
@@ -184,7 +216,7 @@ def validate_batch(
         if param.key not in seen:
             checked_params.append(param)
         seen[param.key] = param.value
-    checked_metrics = [validate_metric(m, i) for i, m in enumerate(metrics)]
+    checked_metrics = validate_metrics(metrics)
     checked_tags = [validate_tag(t) for t in tags]
     return checked_metrics, checked_params, checked_tags
 

@@ -7,9 +7,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from databases import require_server, temporary_database
 from mltrail.errors import MltrailException
 from mltrail.store.sql import SqlStore
+from mltrail.store.sql import engine as engine_module
 from mltrail.store.sql.engine import SQLITE_POOL_SIZE, create_engine, normalize_url
+
+from .helpers import engine_for
+
+SERVER_PARAMS = [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)]
 
 
 @pytest.mark.parametrize(
@@ -68,3 +74,40 @@ def test_in_memory_sqlite_works_across_calls() -> None:
     store = SqlStore("sqlite:///:memory:")
     experiment_id = store.create_experiment("in-memory")
     assert store.get_experiment_by_name("in-memory").experiment_id == experiment_id
+
+
+def _drop_other_connections(uri: str) -> None:
+    """The server closes every connection to the database of ``uri`` but the one asking."""
+    with engine_for(uri) as engine, engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return
+        ids = connection.exec_driver_sql(
+            "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+        ).scalars()
+        for connection_id in list(ids):
+            connection.exec_driver_sql(f"KILL {int(connection_id)}")
+
+
+@pytest.mark.parametrize("kind", SERVER_PARAMS)
+def test_pooled_connections_are_pinged_only_after_idling(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_server(kind)  # type: ignore[arg-type]
+    with temporary_database(kind, "mltrail_ping") as uri:  # type: ignore[arg-type]
+        store = SqlStore(uri)
+        try:
+            pings: list[object] = []
+            ping = store.engine.dialect.do_ping
+            monkeypatch.setattr(store.engine.dialect, "do_ping", lambda dbapi: pings.append(dbapi) or ping(dbapi))
+            monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 60.0)
+            for _ in range(3):
+                store.get_experiment("0")
+            assert pings == []  # a connection that was just used is used again without a round trip
+            _drop_other_connections(uri)  # e.g. a server restart or an idle timeout
+            monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+            assert store.get_experiment("0").name == "Default"  # the dead connection was pinged and replaced
+            assert pings
+        finally:
+            store.close()

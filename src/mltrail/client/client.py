@@ -43,6 +43,7 @@ from mltrail.validation import (
     SEARCH_MAX_RESULTS_DEFAULT,
     validate_key,
     validate_metric,
+    validate_metrics,
     validate_param,
     validate_tag,
 )
@@ -305,7 +306,7 @@ class TrackingClient:
         synchronous: bool | None = None,
     ) -> None:
         """Any number of entities: split into batches within the store limits."""
-        entities: list[Metric | Param | RunTag] = [validate_metric(m) for m in metrics]
+        entities: list[Metric | Param | RunTag] = [*validate_metrics(list(metrics), indexed=False)]
         entities += [validate_param(p) for p in params]
         checked_tags = [validate_tag(t) for t in tags]
         entities += [t for t in checked_tags if t.key != MLFLOW_RUN_NAME]

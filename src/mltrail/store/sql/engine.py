@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,11 @@ SQLITE_BUSY_TIMEOUT_MS = 20_000
 #: Connections an SQLite engine keeps open. Opening one runs five PRAGMAs, so the pool holds enough for a server's
 #: concurrent requests rather than opening and closing overflow connections under load.
 SQLITE_POOL_SIZE = 16
+
+#: Seconds a pooled server connection may sit idle and still be used without a ping first. A ping costs a round
+#: trip, as much as a small statement; connections that just served a request are alive, while one idle for
+#: longer may have been closed by a server restart, an idle timeout or a proxy.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 #: ``MLTRAIL_SQLALCHEMY_<NAME>`` (fallback ``MLFLOW_SQLALCHEMYSTORE_<NAME>``) -> create_engine argument.
 _POOL_ENV = {"POOL_SIZE": "pool_size", "MAX_OVERFLOW": "max_overflow", "POOL_RECYCLE": "pool_recycle"}
@@ -79,8 +85,6 @@ def _engine_options(url: sa.URL) -> dict[str, Any]:
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         if poolclass is None:
             options["pool_size"] = SQLITE_POOL_SIZE
-    else:
-        options["pool_pre_ping"] = True
     if url.get_backend_name() in ("mysql", "mariadb"):
         # Fewer gap locks than REPEATABLE READ, hence fewer deadlocks between concurrent loggers.
         options["isolation_level"] = "READ COMMITTED"
@@ -128,11 +132,35 @@ def _setup_sqlite(engine: sa.Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _ping_idle_connections(engine: sa.Engine) -> None:
+    """Like ``pool_pre_ping``, but only for connections idle for more than :data:`PING_AFTER_IDLE_SECONDS`:
+    a dead one is replaced by a new connection before the transaction starts."""
+    idle_since = "mltrail_idle_since"
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[idle_since] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(idle_since, None)
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error:
+            alive = False
+        if not alive:
+            raise sa.exc.DisconnectionError("connection closed while idle in the pool")
+
+
 def create_engine(url: sa.URL) -> sa.Engine:
     """A new engine for ``url`` (already normalised) with our pool and session settings."""
     engine = sa.create_engine(url, **_engine_options(url))
     if url.get_backend_name() == "sqlite":
         _setup_sqlite(engine)
+    else:
+        _ping_idle_connections(engine)
     return engine
 
 

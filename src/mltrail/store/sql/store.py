@@ -10,6 +10,7 @@ import os
 import time
 import urllib.parse
 import uuid
+from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,24 @@ from mltrail.store.sql.migrate import ensure_schema
 ACTIVE = LifecycleStage.ACTIVE.value
 DELETED = LifecycleStage.DELETED.value
 _MAX_EXPERIMENT_ID = 2**63 - 1
+
+
+#: Statements of the hot paths, built once (building and caching a statement per call costs more than SQLite or a
+#: local PostgreSQL take to run these).
+_EXPERIMENT_BY_ID = sa.select(*loaders.EXPERIMENT_COLUMNS).where(
+    t.experiments.c.experiment_id == sa.bindparam("experiment_id")
+)
+_INSERT_RUN = sa.insert(t.runs)
+#: An update of the run with the bound ``run_pk``; the columns to set are the other parameters.
+_UPDATE_RUN = sa.update(t.runs).where(t.runs.c.id == sa.bindparam("run_pk"))
+#: The same, of the active run with the bound ``run_id``, returning the updated row (where the database can).
+_UPDATE_ACTIVE_RUN = (
+    sa.update(t.runs)
+    .where(t.runs.c.run_uuid == sa.bindparam("run_id"), t.runs.c.lifecycle_stage == ACTIVE)
+    .returning(*loaders.RUN_COLUMNS)
+)
+#: A ``runs`` row built here, like the rows of :data:`loaders.RUN_COLUMNS` the database returns.
+_RunRow = namedtuple("_RunRow", [column.name for column in loaders.RUN_COLUMNS])  # type: ignore[misc]
 
 
 def _now_ms() -> int:
@@ -136,9 +155,7 @@ class SqlStore(SqlAnalytics):
         pk = _experiment_pk(experiment_id)
         row = None
         if pk <= _MAX_EXPERIMENT_ID:
-            row = connection.execute(
-                sa.select(*loaders.EXPERIMENT_COLUMNS).where(t.experiments.c.experiment_id == pk)
-            ).first()
+            row = connection.execute(_EXPERIMENT_BY_ID, {"experiment_id": pk}).first()
         if row is None:
             raise _experiment_not_found(experiment_id)
         return row
@@ -383,16 +400,17 @@ class SqlStore(SqlAnalytics):
                 lifecycle_stage=ACTIVE,
             )
             run_pk = connection.execute(
-                sa.insert(t.runs).values(
-                    run_uuid=run_id,
-                    experiment_id=experiment.experiment_id,
-                    name=name,
-                    user_id=info.user_id,
-                    status=info.status.value,
-                    start_time=start,
-                    lifecycle_stage=ACTIVE,
-                    artifact_uri=info.artifact_uri,
-                )
+                _INSERT_RUN,
+                {
+                    "run_uuid": run_id,
+                    "experiment_id": experiment.experiment_id,
+                    "name": name,
+                    "user_id": info.user_id,
+                    "status": info.status.value,
+                    "start_time": start,
+                    "lifecycle_stage": ACTIVE,
+                    "artifact_uri": info.artifact_uri,
+                },
             ).inserted_primary_key[0]
             writes.set_tags(connection, run_pk, [RunTag(k, v) for k, v in run_tags.items()], rename_run=False)
             return Run(info=info, data=RunData(tags=run_tags))
@@ -430,24 +448,35 @@ class SqlStore(SqlAnalytics):
         run_name: str | None = None,
     ) -> RunInfo:
         status = RunStatus.parse(run_status) if run_status is not None else None
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status.value
+        if end_time is not None:
+            values["end_time"] = int(end_time)
+        if run_name:
+            values["name"] = run_name
 
         def update(connection: sa.Connection) -> RunInfo:
-            row = self._active_run_row(connection, run_id)
-            info = loaders.run_info(row)
-            values: dict[str, Any] = {}
-            if status is not None:
-                info.status = status
-                values["status"] = status.value
-            if end_time is not None:
-                values["end_time"] = info.end_time = int(end_time)
+            row = self._updated_active_run(connection, run_id, values)
             if run_name:
-                values["name"] = info.run_name = run_name
                 writes.set_tags(connection, row.id, [RunTag(writes.RUN_NAME_TAG, run_name)], rename_run=False)
-            if values:
-                connection.execute(sa.update(t.runs).where(t.runs.c.id == row.id).values(**values))
-            return info
+            return loaders.run_info(row)
 
         return self._write(update)
+
+    @classmethod
+    def _updated_active_run(cls, connection: sa.Connection, run_id: str, values: dict[str, Any]) -> Any:
+        """Set ``values`` on an active run; returns its row (:data:`loaders.RUN_COLUMNS`) as updated. One
+        statement where UPDATE can return the row (PostgreSQL, SQLite); otherwise, or when the update found no
+        active run (then the error tells why), the run is read first."""
+        if values and connection.dialect.update_returning:
+            updated = connection.execute(_UPDATE_ACTIVE_RUN, {"run_id": str(run_id), **values}).first()
+            if updated is not None:
+                return updated
+        row = cls._active_run_row(connection, run_id)
+        if values:
+            connection.execute(_UPDATE_RUN, {"run_pk": row.id, **values})
+        return _RunRow(*row)._replace(**values)
 
     def delete_run(self, run_id: str) -> None:
         def delete(connection: sa.Connection) -> None:
@@ -469,13 +498,19 @@ class SqlStore(SqlAnalytics):
 
     # --- run data ----------------------------------------------------------------------------------------------
     def _log(self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]) -> None:
-        def log(connection: sa.Connection) -> None:
+        """Metrics are first written as new points (cheaper); if some were stored already (a client retried),
+        the transaction is rolled back and written again skipping them."""
+
+        def log(connection: sa.Connection, may_exist: bool) -> None:
             row = self._active_run_row(connection, run_id)
             writes.log_params(connection, row.id, row.run_uuid, params)
-            writes.log_metrics(connection, row.id, metrics)
+            writes.log_metrics(connection, row.id, metrics, may_exist=may_exist)
             writes.set_tags(connection, row.id, tags)
 
-        self._write(log)
+        try:
+            self._write(lambda connection: log(connection, False))
+        except writes.PointsAlreadyStored:
+            self._write(lambda connection: log(connection, True))
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         self._log(run_id, [validation.validate_metric(metric)], (), ())

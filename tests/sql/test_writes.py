@@ -1,0 +1,135 @@
+"""The write path's cost and its less common cases: a constant number of statements in one transaction per
+log_batch, batches sent again (in part, or by several writers at once), and text that array literals or JSON
+would escape."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from mltrail.entities import Metric, Param, RunTag
+from mltrail.store.sql import SqlStore
+
+from .helpers import StatementCounter
+
+
+@contextmanager
+def counting_transactions(engine: sa.Engine) -> Iterator[dict[str, int]]:
+    """Counts the commits and rollbacks of ``engine`` while active."""
+    counts = {"commit": 0, "rollback": 0}
+
+    def on_commit(_connection: object) -> None:
+        counts["commit"] += 1
+
+    def on_rollback(_connection: object) -> None:
+        counts["rollback"] += 1
+
+    sa.event.listen(engine, "commit", on_commit)
+    sa.event.listen(engine, "rollback", on_rollback)
+    try:
+        yield counts
+    finally:
+        sa.event.remove(engine, "commit", on_commit)
+        sa.event.remove(engine, "rollback", on_rollback)
+
+
+def _points(keys: int, steps: range, offset: float = 0.0) -> list[Metric]:
+    return [
+        Metric(f"m{k}", step / 7 + k + offset, 1_700_000_000_000 + step, step) for k in range(keys) for step in steps
+    ]
+
+
+def _history(store: SqlStore, run_id: str, key: str) -> list[tuple[int, int, float]]:
+    return sorted((m.step, m.timestamp, m.value) for m in store.get_metric_history(run_id, key))
+
+
+def test_log_batch_takes_one_transaction_and_the_same_few_statements_whatever_its_size(
+    store: SqlStore, new_experiment: str
+) -> None:
+    counts = []
+    for size in (10, 975):
+        run_id = store.create_run(new_experiment).info.run_id
+        params = [Param(f"p{i}", "v") for i in range(20)]
+        tags = [RunTag(f"t{i}", "v") for i in range(5)]
+        with StatementCounter(store.engine) as counter, counting_transactions(store.engine) as transactions:
+            store.log_batch(run_id, metrics=_points(5, range(size // 5)), params=params, tags=tags)
+        assert transactions == {"commit": 1, "rollback": 0}
+        counts.append(counter.count)
+    # BEGIN (SQLite), the run, params (insert, check), history, latest values, blocks, tags.
+    assert counts[0] == counts[1] <= 8, counts
+
+
+def test_a_batch_sent_again_with_new_points_stores_every_point_once(store: SqlStore, new_experiment: str) -> None:
+    run_id = store.create_run(new_experiment).info.run_id
+    first = _points(3, range(0, 300))
+    store.log_batch(run_id, metrics=first[:900])
+    again = [*first[450:], *_points(3, range(300, 333))]  # half of it stored already, and new points
+    with counting_transactions(store.engine) as transactions:
+        store.log_batch(run_id, metrics=again)
+    assert transactions["commit"] == 1
+    expected = sorted({(m.step, m.timestamp, m.value) for m in [*first, *again] if m.key == "m1"})
+    assert _history(store, run_id, "m1") == expected
+    run = store.get_run(run_id)
+    assert run.data.metrics == {f"m{k}": 332 / 7 + k for k in range(3)}
+    (summary,) = store.get_metric_summaries([run_id], ["m2"])
+    assert (summary.count, summary.min, summary.max) == (333, 2.0, 332 / 7 + 2)
+
+
+def test_writers_sending_the_same_batch_at_once_store_it_once(store: SqlStore, new_experiment: str) -> None:
+    run_id = store.create_run(new_experiment).info.run_id
+    batch = _points(4, range(240))
+    barrier, errors = threading.Barrier(6), []
+
+    def send() -> None:
+        try:
+            barrier.wait(timeout=30)
+            store.log_batch(run_id, metrics=batch, params=[Param("p", "same")])
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for k in range(4):
+        key = f"m{k}"
+        assert _history(store, run_id, key) == sorted((m.step, m.timestamp, m.value) for m in batch if m.key == key)
+
+
+AWKWARD_TEXT = [
+    "",
+    " spaced ",
+    "NULL",
+    "null",
+    "a,b",
+    "{braces}",
+    '"quoted"',
+    "back\\slash",
+    'both \\ and "',
+    "line\nbreak\ttab",
+    "ünïcødé ✓ 中文",
+    "'single'",
+    "[1, 2]",
+]
+
+
+def test_text_that_array_literals_or_json_would_escape_round_trips(store: SqlStore, new_experiment: str) -> None:
+    run_id = store.create_run(new_experiment).info.run_id
+    params = [Param(f"p{i}", text) for i, text in enumerate(AWKWARD_TEXT)]
+    tags = [RunTag(f"t{i}", text) for i, text in enumerate(AWKWARD_TEXT)]
+    store.log_batch(run_id, params=params, tags=tags)
+    data = store.get_run(run_id).data
+    assert data.params == {p.key: p.value for p in params}
+    assert {k: v for k, v in data.tags.items() if k.startswith("t")} == {t.key: t.value for t in tags}
+
+
+def test_a_batch_with_int_values_is_stored_as_floats(store: SqlStore, new_experiment: str) -> None:
+    run_id = store.create_run(new_experiment).info.run_id
+    store.log_batch(run_id, metrics=[Metric("m", 0.5, 10, 0), Metric("m", 3, 11, 1)])  # type: ignore[arg-type]
+    history = store.get_metric_history(run_id, "m")
+    assert [(m.value, type(m.value)) for m in history] == [(0.5, float), (3.0, float)]
