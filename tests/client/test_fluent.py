@@ -8,6 +8,7 @@ import threading
 import pytest
 
 import mltrail
+from mltrail.client.client import DIRECT_BATCH_ENTITIES
 from mltrail.entities import Dataset, LifecycleStage, Metric, Param, RunStatus, RunTag
 from mltrail.errors import MltrailException
 
@@ -82,6 +83,20 @@ def test_synchronous_logging_surfaces_store_errors_at_the_call(
         mltrail.log_metric("m", 3.0)
         # read the store directly (no waiting for a queue): the value is already there
         assert mltrail.MlflowClient().store.get_run(active.info.run_id).data.metrics == {"m": 3.0}
+
+
+def test_a_store_sized_log_batch_is_written_at_the_call(tracking_uri: str) -> None:
+    client = mltrail.MlflowClient()
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "p", "1", synchronous=True)
+    other = mltrail.MlflowClient()  # knows nothing of "p": only the store can refuse the new value
+    big = [Metric("m", float(i), 1, i) for i in range(DIRECT_BATCH_ENTITIES)]
+    with pytest.raises(MltrailException, match="Changing param values"):
+        other.log_batch(run_id, metrics=big, params=[Param("p", "2")])
+    other.log_batch(run_id, metrics=big[:10], params=[Param("q", "1")])  # small: queued, stored by the flush
+    assert other.store.get_run(run_id).data.params == {"p": "1"}
+    other.flush()
+    assert other.store.get_run(run_id).data.params == {"p": "1", "q": "1"}
 
 
 def test_nested_runs_and_second_run_refused(tracking_uri: str) -> None:

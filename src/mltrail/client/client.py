@@ -85,6 +85,10 @@ def dataset_input(dataset: Any, context: str | None = None, tags: Mapping[str, s
     return DatasetInput(dataset, tuple(input_tags))
 
 
+#: Entities from which a ``log_batch`` call is written directly (see :meth:`TrackingClient.log_batch`).
+DIRECT_BATCH_ENTITIES = 500
+
+
 class TrackingClient:
     """Client of one tracking store, named and behaving like MLflow's ``MlflowClient``."""
 
@@ -305,11 +309,18 @@ class TrackingClient:
         tags: Iterable[RunTag] = (),
         synchronous: bool | None = None,
     ) -> None:
-        """Any number of entities: split into batches within the store limits."""
+        """Any number of entities: split into batches within the store limits.
+
+        A call of :data:`DIRECT_BATCH_ENTITIES` entities or more is a store batch already: unless ``synchronous``
+        is False it is written by the calling thread (after what is queued), as handing it to the background
+        worker entity by entity would cost more than the write itself; its errors raise here.
+        """
         entities: list[Metric | Param | RunTag] = [*validate_metrics(list(metrics), indexed=False)]
         entities += [validate_param(p) for p in params]
         checked_tags = [validate_tag(t) for t in tags]
         entities += [t for t in checked_tags if t.key != MLFLOW_RUN_NAME]
+        if synchronous is None and len(entities) >= DIRECT_BATCH_ENTITIES:
+            synchronous = True
         if entities:
             self._log(run_id, entities, synchronous)
         for tag in checked_tags:
