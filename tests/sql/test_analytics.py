@@ -8,6 +8,7 @@ import re
 import pytest
 
 from analytics_cases import SPIKE, assert_bucketed_like_generic, assert_runs_like_generic, seed
+from mltrail.entities import Metric
 from mltrail.errors import MltrailException
 from mltrail.store.analytics import AnalyticsStore, GenericAnalytics
 from mltrail.store.sql import SqlStore
@@ -64,3 +65,15 @@ def test_unknown_run_is_not_found(store: SqlStore, new_experiment: str) -> None:
         store.get_bucketed_metric_history([], ["loss"], "epoch")
     with pytest.raises(MltrailException, match="Invalid experiment ID"):
         store.count_runs(["abc"])
+
+
+def test_the_point_after_a_zoom_is_the_nearest_one(store: SqlStore, new_experiment: str) -> None:
+    """The block after the range's end holds no point past it; the next block's first step was logged twice, once
+    at a time inside that block's time span: the nearest point is still the earlier one."""
+    run_id = store.create_run(new_experiment).info.run_id
+    points = [Metric("m", float(s), 1000 + s, s) for s in range(256, 301)]
+    points += [Metric("m", 1.0, 5, 512), Metric("m", 2.0, 1280, 512)]
+    store.log_batch(run_id, metrics=points)
+    (series,) = store.get_bucketed_metric_history([run_id], ["m"], "step", None, 300, 1000)
+    assert [series] == GenericAnalytics(store).get_bucketed_metric_history([run_id], ["m"], "step", None, 300, 1000)
+    assert (series.x[-1], series.y[-1]) == (512, 1.0)

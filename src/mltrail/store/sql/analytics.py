@@ -260,8 +260,20 @@ class _SeriesQuery:
         if self.high is not None:
             self.range_only.append(self.x <= self.high)
         if axis == "step" and (low is not None or high is not None):
-            self.range_only.extend(_timestamp_bounds(connection, run_pk, key, low, high))
+            self.range_only.extend(self._timestamp_bounds(low, high))
         self.in_range = [*self.series, *self.range_only]
+
+    def _timestamp_bounds(self, low: int | None, high: int | None) -> list[sa.ColumnElement[bool]]:
+        """Conditions on ``metrics.timestamp`` that every point with a step in ``[low, high]`` meets: the timestamp
+        range of the blocks overlapping it (no condition when none does: then nothing is in range anyway)."""
+        where = list(self.blocks)
+        if low is not None:
+            where.append(_b.c.block >= low // a.BLOCK_STEPS)
+        if high is not None:
+            where.append(_b.c.block <= high // a.BLOCK_STEPS)
+        span = sa.select(sa.func.min(_b.c.ts_from), sa.func.max(_b.c.ts_to)).where(*where)
+        ts_from, ts_to = self.connection.execute(span).one()
+        return [] if ts_from is None else [_m.c.timestamp >= ts_from, _m.c.timestamp <= ts_to]
 
     def _points(self, query: sa.Select[Any]) -> list[tuple[int, int, float]]:
         return [tuple(row) for row in fetch_tuples(self.connection, query)]  # type: ignore[misc]
@@ -303,7 +315,7 @@ class _SeriesQuery:
             near = [
                 beyond,
                 _m.c.timestamp.between(*span),
-                self.x.between(edge * a.BLOCK_STEPS, (edge + 1) * a.BLOCK_STEPS),
+                self.x.between(edge * a.BLOCK_STEPS, (edge + 1) * a.BLOCK_STEPS - 1),
             ]
             points = self._first(*self.series, finite, *near, last=below)
             if points:
@@ -397,19 +409,3 @@ def _from_blocks(connection: sa.Connection, run_pk: int, key: str, buckets: int)
     ordered = sorted(kept)
     non_finite = sum(row[1] for row in rows)
     return a.Series([p[0] for p in ordered], [p[2] for p in ordered], count, True, non_finite)
-
-
-def _timestamp_bounds(
-    connection: sa.Connection, run_pk: int, key: str, low: int | None, high: int | None
-) -> list[sa.ColumnElement[bool]]:
-    """Conditions on ``metrics.timestamp`` that every point with a step in ``[low, high]`` meets: the timestamp
-    range of the blocks overlapping it (no condition when none does: then nothing is in range anyway)."""
-    where = [_b.c.run_pk == run_pk, _b.c.key == key]
-    if low is not None:
-        where.append(_b.c.block >= low // a.BLOCK_STEPS)
-    if high is not None:
-        where.append(_b.c.block <= high // a.BLOCK_STEPS)
-    ts_from, ts_to = connection.execute(
-        sa.select(sa.func.min(_b.c.ts_from), sa.func.max(_b.c.ts_to)).where(*where)
-    ).one()
-    return [] if ts_from is None else [_m.c.timestamp >= ts_from, _m.c.timestamp <= ts_to]
