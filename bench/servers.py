@@ -36,18 +36,22 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MiB."""
+def tree_memory_mb(pid: int) -> dict[str, float]:
+    """Memory of a process and all its descendants, in MiB: ``rss`` (resident pages of each process, summed:
+    pages shared between processes count once per process) and ``pss`` (each shared page split between the
+    processes sharing it: what the tree takes from the machine)."""
     import psutil
 
     root = psutil.Process(pid)
-    total = 0
+    rss = pss = 0
     for process in [root, *root.children(recursive=True)]:
         try:
-            total += process.memory_info().rss
+            info = process.memory_full_info()
         except psutil.NoSuchProcess:
             continue
-    return total / 1024 / 1024
+        rss += info.rss
+        pss += info.pss
+    return {"rss": rss / 1024 / 1024, "pss": pss / 1024 / 1024}
 
 
 class Server:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.environment import Impl, mlflow_impl, mltrail_impl
 from bench.runner import Case, Execute, Measure, Target, WorkloadError, run_workload, workload
-from bench.servers import serve, tree_rss_mb
+from bench.servers import serve, tree_memory_mb
 from bench.suites import Suite
 
 OPERATIONS = {
@@ -23,6 +23,7 @@ OPERATIONS = {
     "get_history": "get-history (1,000 points)",
 }
 CONCURRENCY = (8, 32)
+LESS = ("less", "more")
 IDLE_SETTLE_S = 3.0
 # A failed call must show up as a failure, not as a slow success after retries; enough pooled connections.
 CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_POOL_MAXSIZE": "32"}
@@ -32,7 +33,12 @@ def _load_execute(workers: int, duration: float) -> Execute:
     def execute(impl: Impl, workdir: Path) -> dict:
         with serve(impl, workdir, workers) as server:
             time.sleep(IDLE_SETTLE_S)
-            figures = {"start_seconds": server.start_seconds, "idle_rss_mb": tree_rss_mb(server.pid)}
+            memory = tree_memory_mb(server.pid)
+            figures = {
+                "start_seconds": server.start_seconds,
+                "idle_rss_mb": memory["rss"],
+                "idle_pss_mb": memory["pss"],
+            }
             args = ["--url", server.url, "--concurrency", *CONCURRENCY, "--duration", duration]
             figures |= run_workload(mlflow_impl(), "server_load.py", args, workdir, env=CLIENT_ENV)
         return figures
@@ -43,7 +49,8 @@ def _load_execute(workers: int, duration: float) -> Execute:
 def _load_measures() -> list[Measure]:
     measures = [
         Measure("start_seconds", "start until /health answers", "s", False, Target(2.0)),
-        Measure("idle_rss_mb", "idle RSS, whole process tree", "MB", False, Target(150), words=("less", "more")),
+        Measure("idle_rss_mb", "idle RSS, whole process tree", "MB", False, Target(150), words=LESS),
+        Measure("idle_pss_mb", "idle PSS, whole process tree (shared pages counted once)", "MB", False, words=LESS),
     ]
     for op, label in OPERATIONS.items():
         for n in CONCURRENCY:
@@ -101,7 +108,7 @@ def _cases(quick: bool) -> list[Case]:
                 Measure("download_mb_s", "download through the proxy", "MB/s", True, Target(2, relative=True)),
                 Measure("upload_server_cpu_s_per_gib", "server CPU per GiB uploaded", "s", False),
                 Measure("download_server_cpu_s_per_gib", "server CPU per GiB downloaded", "s", False),
-                Measure("peak_rss_mb", "peak RSS of the server tree", "MB", False, Target(150), words=("less", "more")),
+                Measure("peak_rss_mb", "peak RSS of the server tree", "MB", False, Target(150), words=LESS),
             ],
             execute=workload("proxy_artifacts.py", {"mltrail": args, "mlflow": args}),
             note="local --artifacts-destination; one plain streaming HTTP client for both servers; bytes checked",

@@ -70,6 +70,24 @@ def test_batches_respect_limits_and_keep_order_per_run_and_key() -> None:
     assert last_tag_values["t0"] == "2400"  # the last set of a key wins, as with sequential set_tag calls
 
 
+def test_a_synchronous_write_is_split_into_as_few_batches_as_the_limits_allow() -> None:
+    store = RecordingStore()
+    logger = BackgroundLogger(store)  # type: ignore[arg-type]
+    metrics = [Metric("m", float(i), 1000 + i, i) for i in range(2500)]
+    params = [Param(f"p{i}", str(i)) for i in range(150)]
+    tags = [RunTag(f"t{i % 120}", str(i)) for i in range(150)]  # keys t0..t29 twice: the later value wins
+    logger.log_entities_now("r", [*metrics, *params, *tags])
+
+    for _run_id, batch_metrics, batch_params, batch_tags in store.calls:
+        assert len(batch_metrics) <= 1000 and len(batch_params) <= 100 and len(batch_tags) <= 100
+        assert len(batch_metrics) + len(batch_params) + len(batch_tags) <= 1000
+    assert len(store.calls) == 3  # 2,770 entities: three full batches at most 1,000 each
+    assert store.metrics_of("r") == metrics
+    assert [p for call in store.calls for p in call[2]] == params
+    stored_tags = {t.key: t.value for call in store.calls for t in call[3]}
+    assert len(stored_tags) == 120 and stored_tags["t0"] == "120" and stored_tags["t119"] == "119"
+
+
 def test_flush_reraises_first_error_once_and_keeps_other_data() -> None:
     store = RecordingStore()
     store.failing_runs.add("gone")

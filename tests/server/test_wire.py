@@ -188,3 +188,13 @@ def test_errors_in_a_list_name_the_item(metric: dict, message: str) -> None:
     with pytest.raises(MltrailException) as caught:
         wire.parse(LOG_BATCH, {"run_id": "r", "metrics": [good, metric, good]})
     assert caught.value.message.startswith(message)
+
+
+def test_a_uniform_list_of_plain_items_parses_like_item_by_item() -> None:
+    metrics = [{"key": f"k{i}", "value": i / 3, "timestamp": 1700000000000 + i, "step": i} for i in range(50)]
+    parsed = wire.parse(LOG_BATCH, {"run_id": "r", "metrics": metrics})
+    assert parsed["metrics"] == [wire.parse(LOG_BATCH, {"metrics": [m]})["metrics"][0] for m in metrics]
+    with_extra = [{**m, "extra": 1} for m in metrics]  # unknown fields are dropped, as item by item
+    assert wire.parse(LOG_BATCH, {"metrics": with_extra})["metrics"] == metrics
+    lowest_step = [{**m, "step": -(2**63)} for m in metrics[:3]]  # the bounds are inclusive
+    assert wire.parse(LOG_BATCH, {"metrics": lowest_step})["metrics"] == lowest_step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,31 @@ def test_pooled_connections_are_pinged_only_after_idling(kind: str, monkeypatch:
             assert pings
         finally:
             store.close()
+
+
+def test_sqlite_writers_of_one_process_queue_for_each_other(tmp_path: Path) -> None:
+    """A second writer waits on the process's lock for as long as the first holds it (not SQLite's busy
+    timeout, which sleeps between retries and would fail after it), and starts once the first is done."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path))
+    created = threading.Event()
+    with engine_module.writer_lock(store.engine):
+        writer = threading.Thread(target=lambda: (store.create_experiment("second"), created.set()))
+        writer.start()
+        assert not created.wait(0.5)
+    assert created.wait(30)
+    writer.join()
+    assert store.get_experiment_by_name("second") is not None
+
+
+@pytest.mark.parametrize("kind", SERVER_PARAMS)
+def test_server_databases_let_writers_of_one_process_run_side_by_side(kind: str, tmp_path: Path) -> None:
+    require_server(kind)  # type: ignore[arg-type]
+    with temporary_database(kind, "mltrail_writers") as uri:  # type: ignore[arg-type]
+        store = SqlStore(uri, str(tmp_path))
+        try:
+            created = threading.Event()
+            with engine_module.writer_lock(store.engine):  # these databases lock rows, not the database
+                threading.Thread(target=lambda: (store.create_experiment("second"), created.set())).start()
+                assert created.wait(30)
+        finally:
+            store.engine.dispose()

@@ -75,6 +75,20 @@ class _Batch:
         )
 
 
+def _store_batches(
+    metrics: list[Metric], params: list[Param], tags: list[RunTag]
+) -> Iterator[tuple[list[Metric], list[Param], list[RunTag]]]:
+    """Consecutive slices of each list, as few batches as the store's per-request limits allow."""
+    m = p = t = 0
+    while m < len(metrics) or p < len(params) or t < len(tags):
+        p_end = min(len(params), p + MAX_PARAMS_TAGS_PER_BATCH)
+        t_end = min(len(tags), t + MAX_PARAMS_TAGS_PER_BATCH)
+        room = MAX_ENTITIES_PER_BATCH - (p_end - p) - (t_end - t)
+        m_end = min(len(metrics), m + min(MAX_METRICS_PER_BATCH, room))
+        yield metrics[m:m_end], params[p:p_end], tags[t:t_end]
+        m, p, t = m_end, p_end, t_end
+
+
 class _ForkGate:
     """Lets store writes run side by side, and lets a fork wait for them and hold new ones back until it is
     done: a child must not inherit a half-done write (SQLite's in-process lock state, a socket mid-request)."""
@@ -190,18 +204,15 @@ class BackgroundLogger:
     def log_entities_now(self, run_id: str, entities: Sequence[Metric | Param | RunTag]) -> None:
         """Synchronous write, after everything already enqueued (keeps per-key order), in batches within
         the limits. Errors raise here."""
-        for entity in entities:
-            if isinstance(entity, Param):
-                self.check_param(run_id, entity)
+        metrics = [entity for entity in entities if isinstance(entity, Metric)]
+        params = [entity for entity in entities if isinstance(entity, Param)]
+        for param in params:
+            self.check_param(run_id, param)
+        # The last value of a tag key wins, as with sequential calls.
+        tags = list({entity.key: entity for entity in entities if isinstance(entity, RunTag)}.values())
         self.wait()
-        batch = _Batch()
-        for entity in entities:
-            batch.add(entity)
-            if batch.is_full():
-                self._store_batch(run_id, batch.metrics, batch.params, list(batch.tags.values()))
-                batch = _Batch()
-        if batch.metrics or batch.params or batch.tags:
-            self._store_batch(run_id, batch.metrics, batch.params, list(batch.tags.values()))
+        for batch in _store_batches(metrics, params, tags):
+            self._store_batch(run_id, *batch)
 
     def _put(self, item: tuple) -> None:
         if len(self._queue) >= self.max_pending:

@@ -7,6 +7,7 @@ synchronous functions; the route layer runs them in the threadpool.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from mltrail.entities import (
@@ -190,10 +191,26 @@ def delete_tag(ctx: ServerContext, req: Request) -> Response:
     return {}
 
 
+_METRIC_FIELDS = itemgetter("key", "value", "timestamp", "step")
+
+
+def _metrics(items: list[Request]) -> list[Metric]:
+    """The metrics of a log-batch request. When each has exactly key, value, timestamp and step (as clients send
+    them), the columns are taken apart in C and the Metrics made without a Python call per item of our own."""
+    if set(map(len, items)) == {4}:
+        try:
+            columns = zip(*map(_METRIC_FIELDS, items))  # noqa: B905 (each item gives four values)
+        except KeyError:
+            pass
+        else:
+            return list(map(Metric, *columns))
+    return [_metric(m) for m in items]
+
+
 def log_batch(ctx: ServerContext, req: Request) -> Response:
     ctx.store.log_batch(
         run_id_of(req),
-        metrics=[_metric(m) for m in req.get("metrics", ())],
+        metrics=_metrics(req.get("metrics", [])),
         params=[Param(p["key"], p.get("value", "")) for p in req.get("params", ())],
         tags=[RunTag(t["key"], t.get("value", "")) for t in req.get("tags", ())],
     )

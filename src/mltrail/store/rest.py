@@ -14,6 +14,7 @@ fails without a round trip and with the same messages as the local stores.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -169,7 +170,7 @@ class RestClient:
         if not response.content or response.content.strip() in (b'""', b"200 OK"):
             return {}
         try:
-            payload = response.json()
+            payload = _json(response.content)
         except ValueError:
             raise MltrailException(
                 f"API request to {endpoint} returned a response that is not JSON: {response.text[:200]!r}",
@@ -190,6 +191,15 @@ class RestClient:
             f"Response body: '{response.text[:500]}'",
             error_code_for_status(response.status_code),
         )
+
+
+def _json(content: bytes) -> Any:
+    """A response body's JSON: orjson's parse, or the standard library's for what orjson refuses (bare ``NaN``
+    literals, which some servers write)."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 _clients: dict[str, RestClient] = {}
@@ -251,15 +261,17 @@ def experiment_from_json(data: dict[str, Any]) -> Experiment:
 
 
 def metric_from_json(data: dict[str, Any]) -> Metric:
+    get = data.get  # one bound method, positional arguments: histories make millions of these
+    value, timestamp, step = get("value", 0.0), get("timestamp", 0), get("step", 0)
     return Metric(
-        key=data["key"],
-        value=_double_in(data.get("value", 0.0)),
-        timestamp=int(data.get("timestamp", 0)),
-        step=int(data.get("step", 0)),
-        dataset_name=data.get("dataset_name"),
-        dataset_digest=data.get("dataset_digest"),
-        model_id=data.get("model_id"),
-        run_id=data.get("run_id"),
+        data["key"],
+        value if type(value) is float else _double_in(value),
+        timestamp if type(timestamp) is int else int(timestamp),
+        step if type(step) is int else int(step),
+        get("dataset_name"),
+        get("dataset_digest"),
+        get("model_id"),
+        get("run_id"),
     )
 
 
@@ -304,15 +316,18 @@ def run_from_json(data: dict[str, Any]) -> Run:
 
 
 def _metric_json(metric: Metric) -> dict[str, Any]:
+    value = metric.value
     out: dict[str, Any] = {
         "key": metric.key,
-        "value": _double_out(metric.value),
+        "value": value if value - value == 0 else _double_out(value),  # true for finite values only
         "timestamp": metric.timestamp,
         "step": metric.step,
     }
+    if metric.dataset_name is None and metric.dataset_digest is None and metric.model_id is None:
+        return out
     for name in ("dataset_name", "dataset_digest", "model_id"):
-        if (value := getattr(metric, name)) is not None:
-            out[name] = value
+        if (extra := getattr(metric, name)) is not None:
+            out[name] = extra
     return out
 
 

@@ -43,41 +43,65 @@ COLUMNS = (
 _EMPTY = (0, 0, 0.0) * len(_POINTS)
 
 
+_RUN_KEY = itemgetter(0, 1)
+_TIMESTAMP, _STEP, _CLASS, _VALUE = (itemgetter(i) for i in (2, 3, 4, 5))
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_ORDERED = itemgetter(3, 2, 5)  # (step, timestamp, value): the order of "first", "last" and of ties
+
+
 def summarize(points: Sequence[Point]) -> list[tuple[Any, ...]]:
     """One ``metric_blocks`` row per (run, key, block) of ``points`` (sorted by run, key, timestamp), in key
-    order. Every point is counted: callers pass only points that are not stored yet, or a block's whole history."""
+    order. Every point is counted: callers pass only points that are not stored yet, or a block's whole history.
+
+    This runs on every write, so the work per point is done a column at a time in C where it can be."""
     rows = []
-    for (run_pk, key), series in groupby(points, itemgetter(0, 1)):
-        blocks: dict[int, list[Point]] = defaultdict(list)
-        for point in series:
-            blocks[point[3] // BLOCK_STEPS].append(point)
-        rows.extend(_summary(run_pk, key, block, blocks[block]) for block in sorted(blocks))
+    for (run_pk, key), group in groupby(points, _RUN_KEY):
+        series = list(group)
+        numbers = [step // BLOCK_STEPS for step in map(_STEP, series)]
+        rows.extend(_summary(run_pk, key, block, block_points) for block, block_points in _blocks(numbers, series))
     return rows
 
 
+def _blocks(numbers: list[int], series: list[Point]) -> list[tuple[int, list[Point]]]:
+    """``series`` split by block number (``numbers``, one per point), in block order. Steps usually grow with
+    timestamps, so the numbers are usually sorted already and each block is one run of them."""
+    if numbers == sorted(numbers):
+        pairs = groupby(zip(numbers, series, strict=True), _FIRST)
+        return [(block, list(map(_SECOND, run))) for block, run in pairs]
+    blocks: dict[int, list[Point]] = defaultdict(list)
+    for block, point in zip(numbers, series, strict=True):
+        blocks[block].append(point)
+    return sorted(blocks.items())
+
+
 def _summary(run_pk: int, key: str, block: int, points: list[Point]) -> tuple[Any, ...]:
-    finite = [(p[3], p[2], p[5]) for p in points if p[4] == t.FINITE]  # (step, timestamp, value)
-    ts_from = min(p[2] for p in points)
-    ts_to = max(p[2] for p in points)
+    timestamps = list(map(_TIMESTAMP, points))
+    ts_from, ts_to = min(timestamps), max(timestamps)
+    finite = [p for p in points if p[4] == t.FINITE] if any(map(_CLASS, points)) else points
     if not finite:
         return (run_pk, key, block, 0, len(points), *_EMPTY, ts_from, ts_to)
-    lowest = min(p[2] for p in finite)
-    highest = max(p[2] for p in finite)
-    low = min(p for p in finite if p[2] == lowest)
-    high = min(p for p in finite if p[2] == highest)
+    ordered = list(map(_ORDERED, finite))
+    values = list(map(_VALUE, finite))
     return (
         run_pk,
         key,
         block,
         len(finite),
         len(points) - len(finite),
-        *min(finite),
-        *max(finite),
-        *low,
-        *high,
+        *min(ordered),
+        *max(ordered),
+        *_first_with(min(values), ordered, values),
+        *_first_with(max(values), ordered, values),
         ts_from,
         ts_to,
     )
+
+
+def _first_with(value: float, ordered: list[tuple[int, int, float]], values: list[float]) -> tuple[int, int, float]:
+    """The first point (by step, then timestamp) of those holding ``value``; usually there is only one."""
+    if values.count(value) == 1:
+        return ordered[values.index(value)]
+    return min(point for point in ordered if point[2] == value)
 
 
 def _merge(new: Any, old: Any) -> list[tuple[str, Any]]:

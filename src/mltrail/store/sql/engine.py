@@ -10,7 +10,9 @@ import importlib.util
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +40,8 @@ _POOL_ENV = {"POOL_SIZE": "pool_size", "MAX_OVERFLOW": "max_overflow", "POOL_REC
 
 _engines: dict[str, sa.Engine] = {}
 _lock = threading.Lock()
+#: Per SQLite engine, the lock this process's writing transactions hold (see :func:`writer_lock`).
+_writer_locks: weakref.WeakKeyDictionary[sa.Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 def _env(name: str) -> str | None:
@@ -113,6 +117,7 @@ def _setup_sqlite(engine: sa.Engine) -> None:
     locked" when another process committed in between, instead of waiting for the busy timeout.
     """
     memory = is_memory_sqlite(engine.url)
+    _writer_locks[engine] = threading.RLock()
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -130,6 +135,16 @@ def _setup_sqlite(engine: sa.Engine) -> None:
     def _begin(connection: sa.Connection) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def writer_lock(engine: sa.Engine) -> AbstractContextManager[Any]:
+    """What a writing transaction holds from before BEGIN until its commit: for SQLite, one lock per process.
+
+    SQLite lets one writer in at a time. A second thread that finds the write lock taken does not wait for it to
+    be released: SQLite's busy handler sleeps and retries (1, 2, 5, 10... ms), which left concurrent requests of
+    a server idle for milliseconds at a time. Queued on this lock, the next writer starts the moment the previous
+    one commits. Other processes are still kept out by SQLite's own lock and the busy timeout."""
+    return _writer_locks.get(engine) or nullcontext()
 
 
 def _ping_idle_connections(engine: sa.Engine) -> None:
@@ -188,6 +203,8 @@ def get_engine(url: sa.URL, on_create: Callable[[sa.Engine], None] | None = None
 def _reset_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
+    for engine in list(_writer_locks):
+        _writer_locks[engine] = threading.RLock()
     for engine in _engines.values():
         # New pools in the child; the parent's connections stay open (and usable) in the parent.
         engine.dispose(close=False)

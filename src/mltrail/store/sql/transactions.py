@@ -11,12 +11,13 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TypeVar
 
 import sqlalchemy as sa
 
 from mltrail.errors import ErrorCode, MltrailException
-from mltrail.store.sql.engine import WRITE_OPTION
+from mltrail.store.sql.engine import WRITE_OPTION, writer_lock
 
 T = TypeVar("T")
 
@@ -53,7 +54,7 @@ def run(
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            with engine.connect() as connection:
+            with writer_lock(engine) if write else nullcontext(), engine.connect() as connection:
                 if write:
                     connection.execution_options(**{WRITE_OPTION: True})
                 with connection.begin():
