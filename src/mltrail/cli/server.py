@@ -1,17 +1,25 @@
 """``mltrail server`` (alias ``mltrail ui``): run the tracking server with uvicorn.
 
 Options mirror ``mlflow server``; each can also come from ``MLTRAIL_<NAME>`` or ``MLFLOW_<NAME>``. The
-configuration reaches uvicorn's worker processes as one environment variable read by the app factory
-``mltrail.server.app:app_from_env``.
+configuration reaches the worker processes as one environment variable read by the app factory
+``mltrail.server.app:app_from_env``. Several workers are forked from this process by
+:mod:`mltrail.server.supervisor`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from mltrail.config import DEFAULT_LOCAL_STORE
+
+if TYPE_CHECKING:
+    from mltrail.server.config import ServerConfig
+
+_APP_FACTORY = "mltrail.server.app:app_from_env"
 
 
 def _env(name: str) -> list[str]:
@@ -118,23 +126,32 @@ def server(
         cors_allowed_origins=split_list(cors_allowed_origins),
     )
     if not artifacts_only:
-        # Create or migrate the database once here, not concurrently in every worker.
-        from mltrail.store.registry import get_tracking_store
-
         try:
-            get_tracking_store(config.backend_store_uri, config.default_artifact_root)
+            _migrate(config)
         except MltrailException as exc:
             raise click.ClickException(exc.message) from None
     os.environ[CONFIG_ENV_VAR] = config.to_env()
-    uvicorn.run(
-        "mltrail.server.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=None if dev else workers,
-        reload=dev,
-        loop=loop,
-        log_level="debug" if dev else "info",
-        http="mltrail.server.nodelay:HttpProtocol",
-        server_header=False,
-    )
+    options = {
+        "host": host,
+        "port": port,
+        "loop": loop,
+        "log_level": "debug" if dev else "info",
+        "http": "mltrail.server.nodelay:HttpProtocol",
+        "server_header": False,
+    }
+    if workers > 1 and hasattr(os, "fork"):
+        from mltrail.server import supervisor
+
+        sys.exit(supervisor.serve(uvicorn.Config(_APP_FACTORY, factory=True, **options), workers))
+    uvicorn.run(_APP_FACTORY, factory=True, workers=workers, reload=dev, **options)
+
+
+def _migrate(config: ServerConfig) -> None:
+    """Create or migrate the database once here, not concurrently in every worker. The connections this opened
+    are closed: workers open their own, and forked ones must not inherit them."""
+    from mltrail.store.registry import get_tracking_store
+
+    store = get_tracking_store(config.backend_store_uri, config.default_artifact_root)
+    close = getattr(store, "close", None)  # stores on a database pool their connections
+    if close is not None:
+        close()
