@@ -88,6 +88,23 @@ def test_a_synchronous_write_is_split_into_as_few_batches_as_the_limits_allow() 
     assert len(stored_tags) == 120 and stored_tags["t0"] == "120" and stored_tags["t119"] == "119"
 
 
+def test_points_of_one_run_taken_off_the_queue_together_go_out_in_full_batches_in_order() -> None:
+    store = RecordingStore()
+    store.gate.clear()  # the first write waits, so the rest piles up in the queue and is taken off at once
+    logger = BackgroundLogger(store)  # type: ignore[arg-type]
+    logger.log_metric("r", "m", -1.0, 1, 0)
+    time.sleep(0.2)  # the worker holds the first point, waiting on the store
+    for step in range(1, 4501):
+        logger.log_metric("r", "m" if step % 3 else "n", float(step), 1000 + step, step)
+    store.gate.set()
+    logger.flush()
+    assert [len(call[1]) for call in store.calls] == [1, 1000, 1000, 1000, 1000, 500]
+    stored = store.metrics_of("r")
+    assert [(m.key, m.value, m.timestamp, m.step) for m in stored[1:]] == [
+        ("m" if step % 3 else "n", float(step), 1000 + step, step) for step in range(1, 4501)
+    ]
+
+
 def test_flush_reraises_first_error_once_and_keeps_other_data() -> None:
     store = RecordingStore()
     store.failing_runs.add("gone")

@@ -32,6 +32,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import starmap
+from operator import itemgetter
 
 from mltrail import config
 from mltrail.entities import Metric, Param, RunTag
@@ -73,6 +75,15 @@ class _Batch:
             or len(self.tags) >= MAX_PARAMS_TAGS_PER_BATCH
             or len(self.metrics) + len(self.params) + len(self.tags) >= MAX_ENTITIES_PER_BATCH
         )
+
+
+_POINT = itemgetter(2, 3, 4, 5)  # (key, value, timestamp, step) of a _METRIC item
+_RUN, _KIND = itemgetter(0), itemgetter(1)
+
+
+def _metrics_of_one_run(chunk: list[tuple]) -> bool:
+    """Whether every item of ``chunk`` is a metric point of the same run (counted in C, not item by item)."""
+    return list(map(_KIND, chunk)).count(_METRIC) == len(chunk) and len(set(map(_RUN, chunk))) == 1
 
 
 def _store_batches(
@@ -290,6 +301,9 @@ class BackgroundLogger:
             self._busy = False
 
     def _process(self, chunk: list[tuple]) -> None:
+        if _metrics_of_one_run(chunk):
+            self._process_metrics(chunk)
+            return
         pending: dict[str, _Batch] = {}
         try:
             for item in chunk:
@@ -315,6 +329,17 @@ class BackgroundLogger:
             for item in chunk:
                 if item[1] == _MARKER:
                     item[2].set()
+
+    def _process_metrics(self, chunk: list[tuple]) -> None:
+        """:meth:`_process` of a chunk of metric points of one run (a training loop's usual chunk): the
+        Metrics are made and cut into full batches without a Python-level loop over the points."""
+        run_id = chunk[0][0]
+        try:
+            metrics = list(starmap(Metric, map(_POINT, chunk)))
+            for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+                self._dispatch(run_id, _Batch(metrics[start : start + MAX_METRICS_PER_BATCH]))
+        except BaseException as exc:  # as in _process: recorded, never lost
+            self._record_error(run_id, exc)
 
     def _write_all(self, pending: dict[str, _Batch]) -> None:
         for run_id, batch in pending.items():

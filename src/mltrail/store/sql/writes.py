@@ -15,10 +15,10 @@ for every column (a less significant column changes only when a more significant
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from itertools import groupby, repeat
-from operator import attrgetter, itemgetter, sub
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -123,20 +123,16 @@ def log_metrics(connection: sa.Connection, run_pk: int, metrics: Sequence[Metric
     blocks.record(connection, points, inserted)
 
 
-_METRIC_FIELDS = attrgetter("key", "timestamp", "step", "value")
-
-
-def _points(run_pk: int, metrics: Sequence[Metric]) -> Iterable[Point]:
-    """The history rows of ``metrics``. When every value is finite (``v - v == 0`` holds exactly for finite
-    floats; the sum of the differences is NaN if any is not), the rows are assembled a column at a time in C."""
-    keys, timestamps, steps, values = zip(*map(_METRIC_FIELDS, metrics), strict=True)
-    if sum(map(sub, values, values)) == 0:
-        return zip(repeat(run_pk), keys, timestamps, steps, repeat(t.FINITE), values)
+def _points(run_pk: int, metrics: Sequence[Metric]) -> Iterator[Point]:
+    """The history rows of ``metrics``. ``v - v == 0`` holds exactly for finite floats: the common case skips
+    the encoding call."""
     encode = t.encode_value
-    return (
-        (run_pk, key, timestamp, step, *reversed(encode(value)))
-        for key, timestamp, step, value in zip(keys, timestamps, steps, values, strict=True)
-    )
+    for m in metrics:
+        value = m.value
+        if value - value == 0:
+            yield (run_pk, m.key, m.timestamp, m.step, t.FINITE, value)
+        else:
+            yield (run_pk, m.key, m.timestamp, m.step, *reversed(encode(value)))
 
 
 def _insert_points(
