@@ -335,9 +335,11 @@ class BackgroundLogger:
         Metrics are made and cut into full batches without a Python-level loop over the points."""
         run_id = chunk[0][0]
         try:
-            metrics = list(starmap(Metric, map(_POINT, chunk)))
-            for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-                self._dispatch(run_id, _Batch(metrics[start : start + MAX_METRICS_PER_BATCH]))
+            # A batch at a time: handing each over as soon as it is made lets the senders, waiting for the GIL
+            # to read a response, have it at once instead of after a whole chunk's work.
+            for start in range(0, len(chunk), MAX_METRICS_PER_BATCH):
+                points = chunk[start : start + MAX_METRICS_PER_BATCH]
+                self._dispatch(run_id, _Batch(list(starmap(Metric, map(_POINT, points)))))
         except BaseException as exc:  # as in _process: recorded, never lost
             self._record_error(run_id, exc)
 
