@@ -2,7 +2,9 @@
 
 Each handler takes the server context and the parsed request (``mltrail.server.wire``), calls the
 :class:`~mltrail.store.base.TrackingStore` protocol, and returns the JSON-ready response object. They are plain
-synchronous functions; the route layer runs them in the threadpool.
+synchronous functions; the route layer runs them in the threadpool. The read handlers of runs and metric
+histories ask a store that can give their data as plain rows (the SQL store's ``*_rows``/``*_points`` methods)
+for those, and encode them without building the entities in between.
 """
 
 from __future__ import annotations
@@ -120,6 +122,9 @@ def create_run(ctx: ServerContext, req: Request) -> Response:
 
 
 def get_run(ctx: ServerContext, req: Request) -> Response:
+    get_rows = getattr(ctx.store, "get_run_rows", None)
+    if get_rows is not None:
+        return {"run": wire.run_rows_json(get_rows(run_id_of(req)))}
     return {"run": wire.run_json(ctx.store.get_run(run_id_of(req)))}
 
 
@@ -145,7 +150,9 @@ def restore_run(ctx: ServerContext, req: Request) -> Response:
 
 
 def search_runs(ctx: ServerContext, req: Request) -> Response:
-    page = ctx.store.search_runs(
+    search_rows = getattr(ctx.store, "search_run_rows", None)
+    search, encode = (search_rows, wire.run_rows_json) if search_rows else (ctx.store.search_runs, wire.run_json)
+    page = search(
         experiment_ids=req.get("experiment_ids", []),
         filter_string=req.get("filter") or None,
         run_view_type=ViewType.parse(req.get("run_view_type")),
@@ -153,7 +160,7 @@ def search_runs(ctx: ServerContext, req: Request) -> Response:
         order_by=req.get("order_by"),
         page_token=req.get("page_token") or None,
     )
-    return wire.paged("runs", [wire.run_json(r) for r in page], page.token)
+    return wire.paged("runs", [encode(r) for r in page], page.token)
 
 
 # --- run data ---------------------------------------------------------------------------------------
@@ -256,12 +263,14 @@ def _positive(value: int | None, name: str) -> int | None:
 
 
 def get_metric_history(ctx: ServerContext, req: Request) -> Response:
-    page = ctx.store.get_metric_history(
-        run_id_of(req),
-        req["metric_key"],
-        max_results=_positive(req.get("max_results"), "max_results"),
-        page_token=req.get("page_token") or None,
-    )
+    run_id, key = run_id_of(req), req["metric_key"]
+    max_results = _positive(req.get("max_results"), "max_results")
+    page_token = req.get("page_token") or None
+    get_points = getattr(ctx.store, "get_metric_history_points", None)
+    if get_points is not None:
+        points = get_points(run_id, key, max_results, page_token)
+        return wire.paged("metrics", wire.history_json(key, points), points.token)
+    page = ctx.store.get_metric_history(run_id, key, max_results=max_results, page_token=page_token)
     return wire.paged("metrics", wire.metrics_json(page), page.token)
 
 

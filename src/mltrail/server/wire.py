@@ -17,13 +17,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from math import isfinite
 from operator import itemgetter
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote_plus
 
 import orjson
 
 from mltrail.entities import DatasetInput, Experiment, FileInfo, Metric, Run, RunInfo, RunInputs, RunOutputs
 from mltrail.errors import MltrailException
+
+if TYPE_CHECKING:
+    from mltrail.store.sql.loaders import RunRows
 
 Kind = Literal["string", "int64", "int32", "double", "bool", "enum", "message"]
 
@@ -425,8 +428,8 @@ def double(value: float) -> float | str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
-def _key_values(mapping: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"key": k, "value": v} for k, v in mapping.items()]
+def _key_values(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in pairs]
 
 
 def _put_list(out: dict[str, Any], name: str, items: list[Any]) -> None:
@@ -445,7 +448,7 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
         out["last_update_time"] = exp.last_update_time
     if exp.creation_time is not None:
         out["creation_time"] = exp.creation_time
-    _put_list(out, "tags", _key_values(exp.tags))
+    _put_list(out, "tags", _key_values(exp.tags.items()))
     return out
 
 
@@ -480,6 +483,22 @@ def metrics_json(metrics: Iterable[Metric]) -> list[dict[str, Any]]:
     ]
 
 
+def metric_points_json(metrics: Iterable[tuple[str, float, int, int]]) -> list[dict[str, Any]]:
+    """:func:`metric_json` of metrics given as ``(key, value, timestamp, step)`` (a run's latest metrics)."""
+    return [
+        {"key": key, "value": value if isfinite(value) else double(value), "timestamp": timestamp, "step": step}
+        for key, value, timestamp, step in metrics
+    ]
+
+
+def history_json(key: str, points: Iterable[tuple[float, int, int]]) -> list[dict[str, Any]]:
+    """:func:`metric_json` of the points ``(value, timestamp, step)`` of the metric ``key`` (a metric history)."""
+    return [
+        {"key": key, "value": value if isfinite(value) else double(value), "timestamp": timestamp, "step": step}
+        for value, timestamp, step in points
+    ]
+
+
 def run_info_json(info: RunInfo) -> dict[str, Any]:
     out: dict[str, Any] = {
         "run_uuid": info.run_id,
@@ -511,12 +530,14 @@ def _dataset_input_json(item: DatasetInput) -> dict[str, Any]:
 
 
 def _inputs_json(inputs: RunInputs) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if inputs.dataset_inputs:
-        out["dataset_inputs"] = [_dataset_input_json(d) for d in inputs.dataset_inputs]
+    out = _dataset_inputs_json(inputs.dataset_inputs)
     if inputs.model_inputs:
         out["model_inputs"] = [{"model_id": m.model_id} for m in inputs.model_inputs]
     return out
+
+
+def _dataset_inputs_json(dataset_inputs: list[DatasetInput]) -> dict[str, Any]:
+    return {"dataset_inputs": [_dataset_input_json(d) for d in dataset_inputs]} if dataset_inputs else {}
 
 
 def _outputs_json(outputs: RunOutputs) -> dict[str, Any]:
@@ -526,22 +547,46 @@ def _outputs_json(outputs: RunOutputs) -> dict[str, Any]:
 
 
 def run_json(run: Run) -> dict[str, Any]:
-    """A run as MLflow writes it; empty lists are left out, but ``inputs`` and ``outputs`` are always there.
-    (Written out branch by branch: a search returns hundreds of runs.)"""
+    """A run as MLflow writes it; empty lists are left out, but ``inputs`` and ``outputs`` are always there."""
+    data = run.data
+    return _run_json(
+        run.info,
+        metrics_json(data.latest_metrics),
+        _key_values(data.params.items()),
+        _key_values(data.tags.items()),
+        _inputs_json(run.inputs),
+        _outputs_json(run.outputs),
+    )
+
+
+def run_rows_json(run: RunRows) -> dict[str, Any]:
+    """:func:`run_json` of a run loaded as rows by the SQL store, without building its entities first."""
+    return _run_json(
+        run.info,
+        metric_points_json(run.metrics),
+        _key_values(run.params),
+        _key_values(run.tags),
+        _dataset_inputs_json(run.dataset_inputs),
+        {},
+    )
+
+
+def _run_json(
+    info: RunInfo,
+    metrics: list[dict[str, Any]],
+    params: list[dict[str, str]],
+    tags: list[dict[str, str]],
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    run_data = run.data
-    if run_data.latest_metrics:
-        data["metrics"] = metrics_json(run_data.latest_metrics)
-    if run_data.params:
-        data["params"] = _key_values(run_data.params)
-    if run_data.tags:
-        data["tags"] = _key_values(run_data.tags)
-    return {
-        "info": run_info_json(run.info),
-        "data": data,
-        "inputs": _inputs_json(run.inputs),
-        "outputs": _outputs_json(run.outputs),
-    }
+    if metrics:
+        data["metrics"] = metrics
+    if params:
+        data["params"] = params
+    if tags:
+        data["tags"] = tags
+    return {"info": run_info_json(info), "data": data, "inputs": inputs, "outputs": outputs}
 
 
 def file_info_json(info: FileInfo, path: str | None = None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from mltrail.store.analytics import BLOCK_STEPS
 from mltrail.store.sql import schema as t
-from mltrail.store.sql.bulk import BulkInsert
+from mltrail.store.sql.bulk import Batch, BulkInsert
 from mltrail.store.sql.expressions import lex_greater
 
 #: A history point as the write path holds it: ``(run_pk, key, timestamp, step, value_class, value)``.
@@ -159,14 +159,15 @@ def _writers(dialect: sa.Dialect) -> tuple[BulkInsert, BulkInsert]:
     )
 
 
-def record(connection: sa.Connection, points: Sequence[Point], inserted: int) -> None:
-    """Account for a batch of history ``points`` (sorted, distinct) of which ``inserted`` were new."""
+def record(connection: sa.Connection, batch: Batch, points: Sequence[Point], inserted: int) -> None:
+    """Queue in ``batch`` the accounting for history ``points`` (sorted, distinct) of which ``inserted`` were new.
+    When some were stored already, the blocks are rebuilt from the history, which must hold the points by now."""
     merge, replace = _writers(connection.dialect)
     summaries = summarize(points)
     if inserted == len(points):
-        merge.execute(connection, summaries)
+        batch.add(merge, summaries)
         return
-    replace.execute(connection, [_rebuilt(connection, row) for row in summaries])
+    batch.add(replace, [_rebuilt(connection, row) for row in summaries])
 
 
 def _rebuilt(connection: sa.Connection, batch: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -7,14 +7,19 @@ parameters, PostgreSQL 65,535). The text runs on the DBAPI cursor of the store's
 transaction, and its rows are read as plain tuples: SQLAlchemy's per-execute work (cache lookup, expanding the id
 list, execution context, result metadata, events) cost more than SQLite running the query for one run, and more
 than the rows of a 100-run page. A DBAPI error is wrapped, and a dead connection invalidated, as SQLAlchemy does
-for every other statement. (These statements do not show in SQLAlchemy's echo log.)
+for every other statement. (These statements do not show in SQLAlchemy's echo log.) The run lookup and the metric
+history (:mod:`mltrail.store.sql.history`) run the same way (:class:`Baked`), with bound parameters.
+
+Besides entities, a run can be loaded as :class:`RunRows`, its data as plain tuples, which the server encodes to
+JSON without building the entities in between.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from itertools import starmap
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -66,7 +71,7 @@ def fetch_tuples(
 
 def _ids_in(column: Any, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     """``column IN (1, 2, ...)`` with the ids written inline (they are integers from our own tables)."""
-    return column.op("IN")(sa.literal_column("(" + ",".join(str(int(i)) for i in ids) + ")"))
+    return column.op("IN")(sa.literal_column(f"({id_list(ids)})"))
 
 
 def _database_error(connection: sa.Connection, sql: str, error: Exception, cursor: Any) -> Exception:
@@ -81,35 +86,69 @@ def _database_error(connection: sa.Connection, sql: str, error: Exception, curso
     )
 
 
-class _ByRuns:
-    """A query over the rows of a list of runs, built by ``build(where)`` from the condition selecting them."""
+class Baked:
+    """A statement compiled to SQL text once per dialect and run on the DBAPI cursor, its rows read as plain
+    tuples. Parameters are given by the names of the statement's bind parameters (those with a value in the
+    statement, such as literals, keep it); ``ids`` (an :func:`id_list`, when the statement was built with
+    :func:`in_given_ids`) replaces that marker."""
 
-    _IDS = "__mltrail_run_ids__"
+    def __init__(self, statement: sa.Executable) -> None:
+        self._statement = statement
+        #: (dialect, driver) -> (SQL text, parameters with the statement's values, names in order for a
+        #: positional paramstyle else None)
+        self._sql: dict[tuple[str, str], tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
 
-    def __init__(self, build: Callable[[Callable[[Any], sa.ColumnElement[bool]]], sa.Select[Any]]) -> None:
-        self._statement = build(lambda column: column.op("IN")(sa.literal_column(f"({self._IDS})")))
-        self._sql: dict[str, str] = {}  # dialect name -> SQL text with the id-list marker
-
-    def _text(self, dialect: sa.Dialect) -> str:
-        sql = self._sql.get(dialect.name)
-        if sql is None:
+    def _compiled(self, dialect: sa.Dialect) -> tuple[str, dict[str, Any], tuple[str, ...] | None]:
+        found = self._sql.get((dialect.name, dialect.driver))
+        if found is None:
             compiled = self._statement.compile(dialect=dialect)
-            assert not compiled.params, "run-list queries take no bound parameters"
-            sql = self._sql[dialect.name] = str(compiled)
-        return sql
+            names = tuple(compiled.positiontup or ()) if compiled.positional else None
+            found = self._sql[(dialect.name, dialect.driver)] = (str(compiled), compiled.params, names)
+        return found
 
-    def fetch(self, connection: sa.Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        if not ids:
-            return []
-        sql = self._text(connection.dialect).replace(self._IDS, ",".join(map(str, map(int, ids))))
+    def fetch(
+        self, connection: sa.Connection, parameters: dict[str, Any] | None = None, ids: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        sql, defaults, names = self._compiled(connection.dialect)
+        if ids is not None:
+            sql = sql.replace(_IDS_MARKER, ids)
+        # Always some (maybe empty) parameters, as SQLAlchemy passes them: drivers with a ``%`` paramstyle then
+        # read the ``%%`` the compiler wrote for a literal ``%``.
+        values = {**defaults, **parameters} if parameters else defaults
+        arguments = values if names is None else tuple(values[name] for name in names)
         cursor = connection.connection.cursor()
         try:
-            cursor.execute(sql)
-            return cursor.fetchall()
+            cursor.execute(sql, arguments)
+            rows = cursor.fetchall()
         except connection.dialect.loaded_dbapi.Error as error:
             raise _database_error(connection, sql, error, cursor) from error
         finally:
             cursor.close()
+        return rows if type(rows) is list else list(rows)  # PyMySQL's are a tuple
+
+
+_IDS_MARKER = "__mltrail_ids__"
+
+
+def in_given_ids(column: Any) -> sa.ColumnElement[bool]:
+    """``column IN (...)`` in a :class:`Baked` statement, the list being the ``ids`` given to its ``fetch``."""
+    return column.op("IN")(sa.literal_column(f"({_IDS_MARKER})"))
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """Integers of our own tables (such as run or experiment ids) as the SQL text of a list's items."""
+    return ",".join(map(str, map(int, ids)))
+
+
+class _ByRuns:
+    """A query over the rows of a list of runs, built by ``build(where)`` from the condition selecting them."""
+
+    def __init__(self, build: Callable[[Callable[[Any], sa.ColumnElement[bool]]], sa.Select[Any]]) -> None:
+        self._baked = Baked(build(in_given_ids))
+
+    def fetch(self, connection: sa.Connection, ids: str) -> list[tuple[Any, ...]]:
+        """The rows of the runs ``ids`` (an :func:`id_list`)."""
+        return self._baked.fetch(connection, ids=ids)
 
 
 def _key_values(table: sa.Table) -> _ByRuns:
@@ -161,33 +200,67 @@ def run_info(row: Sequence[Any]) -> RunInfo:
     )
 
 
-def _empty_run(row: Sequence[Any]) -> Run:
-    return Run(run_info(row), RunData([], {}, {}), RunInputs([], []), RunOutputs([]))
+_RUN_BY_UUID = Baked(RUN_BY_UUID)
+
+
+def find_run_row(connection: sa.Connection, run_id: str) -> tuple[Any, ...] | None:
+    """The ``runs`` row (:data:`RUN_COLUMNS`) of the run ``run_id``, None if there is none."""
+    rows = _RUN_BY_UUID.fetch(connection, {"run_uuid": str(run_id)})
+    return rows[0] if rows else None
+
+
+class RunRows(NamedTuple):
+    """A run's data as plain values, for callers that turn it into something else than entities (the server's
+    JSON): building the entities first would cost as much as reading the rows."""
+
+    info: RunInfo
+    #: latest metrics as ``(key, value, timestamp, step)``, by key
+    metrics: list[tuple[str, float, int, int]]
+    #: ``(key, value)`` pairs
+    params: list[tuple[str, str]]
+    tags: list[tuple[str, str]]
+    dataset_inputs: list[DatasetInput]
+
+
+def run_of(rows: RunRows) -> Run:
+    """The entity of a run's :class:`RunRows`."""
+    return Run(
+        rows.info,
+        RunData(list(starmap(Metric, rows.metrics)), dict(rows.params), dict(rows.tags)),
+        RunInputs(rows.dataset_inputs, []),
+        RunOutputs([]),
+    )
 
 
 def load_runs(connection: sa.Connection, rows: Sequence[Any], *, info_only: bool = False) -> list[Run]:
     """Runs for ``runs`` rows (selected with :data:`RUN_COLUMNS`), in the same order."""
-    runs = {row[0]: _empty_run(row) for row in rows}
+    return [run_of(run) for run in load_run_rows(connection, rows, info_only=info_only)]
+
+
+def load_run_rows(connection: sa.Connection, rows: Sequence[Any], *, info_only: bool = False) -> list[RunRows]:
+    """:class:`RunRows` for ``runs`` rows (selected with :data:`RUN_COLUMNS`), in the same order; with
+    ``info_only``, all their lists are empty."""
+    runs = {row[0]: RunRows(run_info(row), [], [], [], []) for row in rows}
     if not runs or info_only:
         return list(runs.values())
-    ids = list(runs)
-    params = {pk: run.data.params for pk, run in runs.items()}
-    for run_pk, key, value in _PARAMS.fetch(connection, ids):
-        params[run_pk][key] = value
-    tags = {pk: run.data.tags for pk, run in runs.items()}
-    for run_pk, key, value in _TAGS.fetch(connection, ids):
-        tags[run_pk][key] = value
-    metrics = {pk: run.data.latest_metrics for pk, run in runs.items()}
+    ids = id_list(runs)
+    _collect_pairs({pk: run.params for pk, run in runs.items()}, _PARAMS.fetch(connection, ids))
+    _collect_pairs({pk: run.tags for pk, run in runs.items()}, _TAGS.fetch(connection, ids))
+    metrics = {pk: run.metrics for pk, run in runs.items()}
     decode, finite = t.decode_value, t.FINITE
     for run_pk, key, value, value_class, timestamp, step in _LATEST_METRICS.fetch(connection, ids):
-        metrics[run_pk].append(
-            Metric(key, value if value_class == finite else decode(value, value_class), timestamp, step)
-        )
+        metrics[run_pk].append((key, value if value_class == finite else decode(value, value_class), timestamp, step))
     _load_inputs(connection, runs, ids)
     return list(runs.values())
 
 
-def _load_inputs(connection: sa.Connection, runs: dict[int, Run], ids: list[int]) -> None:
+def _collect_pairs(lists: dict[int, list[tuple[str, str]]], rows: list[tuple[Any, ...]]) -> None:
+    """Append the ``(key, value)`` of each ``(run_pk, key, value)`` row to its run's list."""
+    for run_pk, key, value in rows:
+        lists[run_pk].append((key, value))
+
+
+def _load_inputs(connection: sa.Connection, runs: dict[int, RunRows], ids: str) -> None:
     inputs = _INPUTS.fetch(connection, ids)
     if not inputs:
         return
@@ -196,9 +269,7 @@ def _load_inputs(connection: sa.Connection, runs: dict[int, Run], ids: list[int]
         input_tags[(run_pk, dataset_id)].append(InputTag(key, value))
     for run_pk, dataset_id, name, digest, source_type, source, schema, profile in inputs:
         dataset = Dataset(name, digest, source_type, source, schema, profile)
-        runs[run_pk].inputs.dataset_inputs.append(
-            DatasetInput(dataset, tuple(input_tags.get((run_pk, dataset_id), ())))
-        )
+        runs[run_pk].dataset_inputs.append(DatasetInput(dataset, tuple(input_tags.get((run_pk, dataset_id), ()))))
 
 
 def experiment(row: Any, tags: dict[str, str], default_location: str) -> Experiment:

@@ -6,12 +6,13 @@ Every public method runs in one transaction (retried on deadlocks and serializat
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import urllib.parse
 import uuid
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,7 +46,7 @@ from mltrail.store.sql import loaders, search_sql, transactions, writes
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.analytics import SqlAnalytics
 from mltrail.store.sql.engine import get_engine, normalize_url
-from mltrail.store.sql.history import read_history
+from mltrail.store.sql.history import history_metrics, read_history
 from mltrail.store.sql.inputs import validate_dataset_inputs
 from mltrail.store.sql.migrate import ensure_schema
 
@@ -59,7 +60,6 @@ _MAX_EXPERIMENT_ID = 2**63 - 1
 _EXPERIMENT_BY_ID = sa.select(*loaders.EXPERIMENT_COLUMNS).where(
     t.experiments.c.experiment_id == sa.bindparam("experiment_id")
 )
-_INSERT_RUN = sa.insert(t.runs)
 #: An update of the run with the bound ``run_pk``; the columns to set are the other parameters.
 _UPDATE_RUN = sa.update(t.runs).where(t.runs.c.id == sa.bindparam("run_pk"))
 #: The same, of the active run with the bound ``run_id``, returning the updated row (where the database can).
@@ -67,6 +67,21 @@ _UPDATE_ACTIVE_RUN = (
     sa.update(t.runs)
     .where(t.runs.c.run_uuid == sa.bindparam("run_id"), t.runs.c.lifecycle_stage == ACTIVE)
     .returning(*loaders.RUN_COLUMNS)
+)
+#: The page of a search without filter or order_by (what MLflow's client asks for), in MLflow's default order, of
+#: the runs in one of two lifecycle stages (the same one twice for a single stage): compiled once, as any other
+#: search's page is not.
+_PLAIN_PAGE = loaders.Baked(
+    search_sql.run_ordering(parse_run_order_by(None))
+    .apply(
+        sa.select(*loaders.RUN_COLUMNS).where(
+            loaders.in_given_ids(t.runs.c.experiment_id),
+            t.runs.c.lifecycle_stage.in_([sa.bindparam("stage"), sa.bindparam("other_stage")]),
+        ),
+        t.runs,
+    )
+    .limit(sa.bindparam("limit"))
+    .offset(sa.bindparam("offset"))
 )
 #: A ``runs`` row built here, like the rows of :data:`loaders.RUN_COLUMNS` the database returns.
 _RunRow = namedtuple("_RunRow", [column.name for column in loaders.RUN_COLUMNS])  # type: ignore[misc]
@@ -100,6 +115,10 @@ def _experiment_pk(experiment_id: object) -> int:
 
 def _experiment_not_found(experiment_id: object) -> MltrailException:
     return MltrailException.not_found(f"No Experiment with id={experiment_id} exists")
+
+
+def _run_not_found(run_id: str) -> MltrailException:
+    return MltrailException.not_found(f"Run with id={run_id} not found")
 
 
 def _experiment_exists(name: str) -> MltrailException:
@@ -173,7 +192,7 @@ class SqlStore(SqlAnalytics):
     def _run_row(connection: sa.Connection, run_id: str) -> Any:
         row = connection.execute(loaders.RUN_BY_UUID, {"run_uuid": str(run_id)}).first()
         if row is None:
-            raise MltrailException.not_found(f"Run with id={run_id} not found")
+            raise _run_not_found(run_id)
         return row
 
     @classmethod
@@ -399,30 +418,27 @@ class SqlStore(SqlAnalytics):
                 artifact_uri=_join_uri(location, run_id, "artifacts"),
                 lifecycle_stage=ACTIVE,
             )
-            run_pk = connection.execute(
-                _INSERT_RUN,
-                {
-                    "run_uuid": run_id,
-                    "experiment_id": experiment.experiment_id,
-                    "name": name,
-                    "user_id": info.user_id,
-                    "status": info.status.value,
-                    "start_time": start,
-                    "lifecycle_stage": ACTIVE,
-                    "artifact_uri": info.artifact_uri,
-                },
-            ).inserted_primary_key[0]
-            writes.set_tags(connection, run_pk, [RunTag(k, v) for k, v in run_tags.items()], rename_run=False)
+            row = {
+                "run_uuid": run_id,
+                "experiment_id": experiment.experiment_id,
+                "name": name,
+                "user_id": info.user_id,
+                "status": info.status.value,
+                "start_time": start,
+                "lifecycle_stage": ACTIVE,
+                "artifact_uri": info.artifact_uri,
+            }
+            writes.insert_run(connection, row, [RunTag(k, v) for k, v in run_tags.items()])
             return Run(info=info, data=RunData(tags=run_tags))
 
         if given_id is None:
-            return self._write(create)
+            return self._write_one(create)
         try:
-            return self._write(create, conflict=lambda: MltrailException.already_exists(given_id))
+            return self._write_one(create, conflict=lambda: MltrailException.already_exists(given_id))
         except MltrailException as exc:
             if exc.error_code != ErrorCode.RESOURCE_ALREADY_EXISTS or exc.message != given_id:
                 raise
-            return self._write(create)  # a concurrent replay inserted it first: now it is found and returned
+            return self._write_one(create)  # a concurrent replay inserted it first: now it is found and returned
 
     @staticmethod
     def _replayed_run(connection: sa.Connection, run_id: str, experiment: Any) -> Run | None:
@@ -438,7 +454,18 @@ class SqlStore(SqlAnalytics):
         return loaders.load_runs(connection, [row])[0]
 
     def get_run(self, run_id: str) -> Run:
-        return self._read(lambda c: loaders.load_runs(c, [self._run_row(c, run_id)])[0])
+        return loaders.run_of(self.get_run_rows(run_id))
+
+    def get_run_rows(self, run_id: str) -> loaders.RunRows:
+        """:meth:`get_run` as :class:`~mltrail.store.sql.loaders.RunRows` (what the server encodes)."""
+
+        def get(connection: sa.Connection) -> loaders.RunRows:
+            row = loaders.find_run_row(connection, run_id)
+            if row is None:
+                raise _run_not_found(run_id)
+            return loaders.load_run_rows(connection, [row])[0]
+
+        return self._read(get)
 
     def update_run_info(
         self,
@@ -459,10 +486,11 @@ class SqlStore(SqlAnalytics):
         def update(connection: sa.Connection) -> RunInfo:
             row = self._updated_active_run(connection, run_id, values)
             if run_name:
-                writes.set_tags(connection, row.id, [RunTag(writes.RUN_NAME_TAG, run_name)], rename_run=False)
+                writes.set_tags(connection, row.id, [RunTag(writes.RUN_NAME_TAG, run_name)])
             return loaders.run_info(row)
 
-        return self._write(update)
+        # Without a new name, one UPDATE .. RETURNING where the database can (else the run is read first).
+        return self._write(update) if run_name else self._write_one(update)
 
     @classmethod
     def _updated_active_run(cls, connection: sa.Connection, run_id: str, values: dict[str, Any]) -> Any:
@@ -498,19 +526,36 @@ class SqlStore(SqlAnalytics):
 
     # --- run data ----------------------------------------------------------------------------------------------
     def _log(self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]) -> None:
-        """Metrics are first written as new points (cheaper); if some were stored already (a client retried),
-        the transaction is rolled back and written again skipping them."""
+        """On PostgreSQL, a batch is first written as new data in one statement without a transaction (the
+        cheapest way); if some of it was stored already (a client retried, a param was logged again), if the run is
+        not active (the transaction below tells why) or to rename the run, it is written in a transaction that
+        skips stored points and compares stored params."""
+        if self.engine.dialect.name == "postgresql" and all(tag.key != writes.RUN_NAME_TAG for tag in tags):
+            try:
+                if self._write_one(lambda c: writes.log_new_run_data(c, run_id, metrics, params, tags)):
+                    return
+            except writes.AlreadyStored:
+                pass
 
-        def log(connection: sa.Connection, may_exist: bool) -> None:
+        def log(connection: sa.Connection) -> None:
             row = self._active_run_row(connection, run_id)
-            writes.log_params(connection, row.id, row.run_uuid, params)
-            writes.log_metrics(connection, row.id, metrics, may_exist=may_exist)
-            writes.set_tags(connection, row.id, tags)
+            writes.log_run_data(connection, row.id, row.run_uuid, metrics, params, tags)
 
-        try:
-            self._write(lambda connection: log(connection, False))
-        except writes.PointsAlreadyStored:
-            self._write(lambda connection: log(connection, True))
+        self._write(log)
+
+    def _write_one(self, operation: Any, conflict: Any = None) -> Any:
+        """:meth:`_write` for an operation that writes with one statement at most (it may read before): on
+        PostgreSQL that statement is atomic by itself and runs without a transaction, whose BEGIN and COMMIT cost
+        a round trip each. Reads before it see what is committed when they run, as they would in a transaction
+        at PostgreSQL's READ COMMITTED."""
+        if self.engine.dialect.name != "postgresql":
+            return self._write(operation, conflict)
+        return transactions.run(self._autocommit_engine, operation, conflict=conflict)
+
+    @functools.cached_property
+    def _autocommit_engine(self) -> sa.Engine:
+        """The engine, its connections in autocommit mode (see :meth:`_write_one`)."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         self._log(run_id, [validation.validate_metric(metric)], (), ())
@@ -554,6 +599,13 @@ class SqlStore(SqlAnalytics):
     def get_metric_history(
         self, run_id: str, metric_key: str, max_results: int | None = None, page_token: str | None = None
     ) -> PagedList[Metric]:
+        points = self.get_metric_history_points(run_id, metric_key, max_results, page_token)
+        return PagedList(history_metrics(metric_key, points), points.token)
+
+    def get_metric_history_points(
+        self, run_id: str, metric_key: str, max_results: int | None = None, page_token: str | None = None
+    ) -> PagedList[tuple[float, int, int]]:
+        """:meth:`get_metric_history` as ``(value, timestamp, step)`` tuples (what the server encodes)."""
         if max_results is not None and (
             isinstance(max_results, bool) or not isinstance(max_results, int) or max_results <= 0
         ):
@@ -562,10 +614,11 @@ class SqlStore(SqlAnalytics):
             )
         offset = decode_offset(page_token)
 
-        def history(connection: sa.Connection) -> PagedList[Metric]:
-            run_pk = self._run_row(connection, run_id).id
+        def history(connection: sa.Connection) -> PagedList[tuple[float, int, int]]:
             limit = None if max_results is None else max_results + 1
-            points = read_history(connection, run_pk, metric_key, limit, offset)
+            points = read_history(connection, str(run_id), metric_key, limit, offset)
+            if not points and loaders.find_run_row(connection, run_id) is None:
+                raise _run_not_found(run_id)
             if max_results is not None and len(points) > max_results:
                 return PagedList(points[:max_results], offset_token(offset + max_results))
             return PagedList(points, None)
@@ -585,29 +638,65 @@ class SqlStore(SqlAnalytics):
     ) -> PagedList[Run]:
         """One query selects the page; params, tags, latest metrics and inputs of its runs take one query each
         (none with ``run_info_only=True``, which returns runs with empty data and inputs)."""
+        page = self.search_run_rows(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token, run_info_only=run_info_only
+        )
+        return PagedList([loaders.run_of(run) for run in page], page.token)
+
+    def search_run_rows(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        run_info_only: bool = False,
+    ) -> PagedList[loaders.RunRows]:
+        """:meth:`search_runs` as :class:`~mltrail.store.sql.loaders.RunRows` (what the server encodes)."""
         limit = validation.validate_max_results(max_results)
         stages = ViewType.parse(run_view_type).stages()
         where = search_sql.run_filter(parse_run_filter(filter_string))
-        ordering = search_sql.run_ordering(parse_run_order_by(order_by))
+        ordering = search_sql.run_ordering(parse_run_order_by(order_by)) if order_by else None
         offset = decode_offset(page_token)
         if isinstance(experiment_ids, str):
             experiment_ids = [experiment_ids]
         ids = [_experiment_pk(experiment_id) for experiment_id in experiment_ids]
+        ids = [pk for pk in ids if pk <= _MAX_EXPERIMENT_ID]  # larger ids name no experiment (nor fit a driver)
         if not ids:
             return PagedList([], None)
+        select = self._run_page(ids, stages, where, ordering, limit + 1, offset)
+
+        def search(connection: sa.Connection) -> PagedList[loaders.RunRows]:
+            rows = select(connection)
+            runs = loaders.load_run_rows(connection, rows[:limit], info_only=run_info_only)
+            return PagedList(runs, offset_token(offset + limit) if len(rows) > limit else None)
+
+        return self._read(search)
+
+    @staticmethod
+    def _run_page(
+        ids: list[int],
+        stages: tuple[str, ...],
+        where: sa.ColumnElement[bool] | None,
+        ordering: search_sql.Ordering | None,
+        limit: int,
+        offset: int,
+    ) -> Callable[[sa.Connection], list[tuple[Any, ...]]]:
+        """Reads the ``runs`` rows (:data:`loaders.RUN_COLUMNS`) of a search's page."""
+        if where is None and ordering is None:
+            page = {"stage": stages[0], "other_stage": stages[-1], "limit": limit, "offset": offset}
+            experiments = loaders.id_list(ids)
+            return lambda connection: _PLAIN_PAGE.fetch(connection, page, ids=experiments)
         query = sa.select(*loaders.RUN_COLUMNS).where(
             t.runs.c.experiment_id.in_(ids), t.runs.c.lifecycle_stage.in_(stages)
         )
         if where is not None:
             query = query.where(where)
-        query = ordering.apply(query, t.runs).limit(limit + 1).offset(offset)
-
-        def search(connection: sa.Connection) -> PagedList[Run]:
-            rows = connection.execute(query).all()
-            runs = loaders.load_runs(connection, rows[:limit], info_only=run_info_only)
-            return PagedList(runs, offset_token(offset + limit) if len(rows) > limit else None)
-
-        return self._read(search)
+        ordering = ordering or search_sql.run_ordering(parse_run_order_by(None))
+        query = ordering.apply(query, t.runs).limit(limit).offset(offset)
+        return lambda connection: loaders.fetch_tuples(connection, query)
 
     # --- permanent deletion (``mltrail gc``) ---------------------------------------------------------------------
     def get_deleted_runs(self, older_than_ms: int | None = None) -> list[str]:

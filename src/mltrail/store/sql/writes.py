@@ -28,7 +28,7 @@ from mltrail.errors import MltrailException
 from mltrail.store.sql import blocks
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.blocks import Point
-from mltrail.store.sql.bulk import BulkInsert
+from mltrail.store.sql.bulk import Batch, BulkInsert
 from mltrail.store.sql.expressions import lex_greater
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -92,6 +92,7 @@ def _writers(dialect: sa.Dialect) -> dict[str, BulkInsert]:
         "new_metrics": BulkInsert(dialect, t.metrics, _METRIC_COLUMNS, strict=True),
         "latest": BulkInsert(dialect, t.latest_metrics, _SUMMARY_COLUMNS, _summary_assignments),
         "params": BulkInsert(dialect, t.params, ("run_pk", "key", "value")),
+        "new_params": BulkInsert(dialect, t.params, ("run_pk", "key", "value"), strict=True),
         "tags": BulkInsert(dialect, t.tags, ("run_pk", "key", "value"), _replace_value),
         "experiment_tags": BulkInsert(dialect, t.experiment_tags, ("experiment_id", "key", "value"), _replace_value),
         "datasets": BulkInsert(dialect, t.datasets, _DATASET_COLUMNS),
@@ -100,27 +101,102 @@ def _writers(dialect: sa.Dialect) -> dict[str, BulkInsert]:
     }
 
 
-class PointsAlreadyStored(Exception):
-    """Some history points of a ``log_metrics(..., may_exist=False)`` call are stored already (a client sent a
-    batch again). The transaction is unusable: roll it back and write again with ``may_exist=True``."""
+@lru_cache(maxsize=16)
+def _active_run_pk(dialect: sa.Dialect) -> str:
+    """The query of the ``runs.id`` of the active run with the bound ``run_id``, compiled once."""
+    active = t.runs.c.lifecycle_stage == sa.literal_column("'active'")
+    return str(
+        sa.select(t.runs.c.id).where(t.runs.c.run_uuid == sa.bindparam("run_id"), active).compile(dialect=dialect)
+    )
 
 
-def log_metrics(connection: sa.Connection, run_pk: int, metrics: Sequence[Metric], *, may_exist: bool = True) -> None:
-    """Append points to the history (a point already stored is skipped) and update the per-key summaries.
+@lru_cache(maxsize=16)
+def _insert_run(dialect: sa.Dialect, columns: tuple[str, ...]) -> str:
+    """The INSERT of a ``runs`` row with the bound ``columns``, returning its ``id``, compiled once."""
+    insert = sa.insert(t.runs).values({name: sa.bindparam(name) for name in columns}).returning(t.runs.c.id)
+    return str(insert.compile(dialect=dialect))
 
-    On PostgreSQL, ``may_exist=False`` inserts the history with a plain INSERT, about half the server's work of
-    skipping conflicts (see :class:`~mltrail.store.sql.bulk.BulkInsert`); if a point turns out to be stored
-    already, it raises :class:`PointsAlreadyStored`. Other databases skip stored points either way.
-    """
-    if not metrics:
+
+def insert_run(connection: sa.Connection, run: dict[str, Any], tags: Sequence[RunTag]) -> None:
+    """Insert a ``runs`` row (``run`` maps columns to values) and its tags; on PostgreSQL in one statement, which
+    needs no transaction around it (see :meth:`~mltrail.store.sql.bulk.Batch.execute_keyed`)."""
+    latest = {tag.key: tag.value for tag in tags}
+    writer = _writers(connection.dialect)["tags"]
+    if connection.dialect.name == "postgresql":
+        batch = Batch()
+        batch.add(writer, _tag_rows(0, latest))  # the run's id comes from the statement
+        batch.execute_keyed(connection, _insert_run(connection.dialect, tuple(run)), run)
         return
-    # ``dict.fromkeys`` drops repeated points but keeps the caller's order, which is often sorted already (then
-    # sorting is linear).
-    points = sorted(dict.fromkeys(_points(run_pk, metrics)))
+    run_pk = connection.execute(sa.insert(t.runs), run).inserted_primary_key[0]
+    writer.execute(connection, _tag_rows(run_pk, latest))
+
+
+class AlreadyStored(Exception):
+    """Some params or history points of a :func:`log_new_run_data` call are stored already (a client sent a
+    batch again, or logged a param again): nothing was written. Write with :func:`log_run_data` instead."""
+
+
+def log_new_run_data(
+    connection: sa.Connection, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+) -> bool:
+    """PostgreSQL: :func:`log_run_data` for a batch whose params and points are all new, in one statement that
+    also finds the active run (:meth:`~mltrail.store.sql.bulk.Batch.execute_keyed`); being atomic, it needs no
+    transaction around it. Params and points are inserted with plain INSERTs, about half the server's work of
+    skipping conflicts (see :class:`~mltrail.store.sql.bulk.BulkInsert`): if any is stored already, the statement
+    fails and this raises :class:`AlreadyStored`. Returns False, having written nothing, if the run is not active.
+    A ``mlflow.runName`` tag is not for this function, as it renames the run."""
     writers = _writers(connection.dialect)
-    inserted = _insert_points(connection, writers, points, may_exist)
-    writers["latest"].execute(connection, _summaries(points))
-    blocks.record(connection, points, inserted)
+    batch = Batch()
+    wanted = {param.key: param.value for param in params}
+    batch.add(writers["new_params"], [(0, key, wanted[key]) for key in sorted(wanted)])
+    if metrics:
+        # The first column of each row (the run) comes from the statement: 0 stands in for it.
+        points = _distinct_points(0, metrics)
+        batch.add(writers["new_metrics"], points)
+        batch.add(writers["latest"], _summaries(points))
+        blocks.record(connection, batch, points, len(points))
+    batch.add(writers["tags"], _tag_rows(0, {tag.key: tag.value for tag in tags}))
+    try:
+        return batch.execute_keyed(connection, _active_run_pk(connection.dialect), {"run_id": run_id}) is not None
+    except sa.exc.IntegrityError as error:  # only the plain INSERTs can conflict
+        raise AlreadyStored from error
+
+
+def log_run_data(
+    connection: sa.Connection,
+    run_pk: int,
+    run_id: str,
+    metrics: Sequence[Metric],
+    params: Sequence[Param],
+    tags: Sequence[RunTag],
+) -> None:
+    """Write a batch of run data: params (see :func:`_check_params`), metric points (a point already stored is
+    skipped) with their per-key summaries, and tags (the last value of a key wins; ``mlflow.runName`` also
+    renames the run). The history goes first, as the block summaries depend on how many points were new; the
+    other writes form one :class:`~mltrail.store.sql.bulk.Batch`, a single statement on PostgreSQL."""
+    writers = _writers(connection.dialect)
+    batch = Batch()
+    wanted = {param.key: param.value for param in params}
+    keys = sorted(wanted)
+    params_write = batch.add(writers["params"], [(run_pk, key, wanted[key]) for key in keys])
+    if metrics:
+        points = _distinct_points(run_pk, metrics)
+        inserted = writers["metrics"].execute(connection, points)
+        batch.add(writers["latest"], _summaries(points))
+        blocks.record(connection, batch, points, inserted)
+    latest = {tag.key: tag.value for tag in tags}
+    batch.add(writers["tags"], _tag_rows(run_pk, latest))
+    counts = batch.execute(connection)
+    if keys:
+        _check_params(connection, run_pk, run_id, wanted, keys, counts[params_write])
+    if RUN_NAME_TAG in latest:
+        connection.execute(sa.update(t.runs).where(t.runs.c.id == run_pk).values(name=latest[RUN_NAME_TAG]))
+
+
+def _distinct_points(run_pk: int, metrics: Sequence[Metric]) -> list[Point]:
+    """The history rows of ``metrics``, sorted, without repeats. ``dict.fromkeys`` drops repeated points but keeps
+    the caller's order, which is often sorted already (then sorting is linear)."""
+    return sorted(dict.fromkeys(_points(run_pk, metrics)))
 
 
 def _points(run_pk: int, metrics: Sequence[Metric]) -> Iterator[Point]:
@@ -133,18 +209,6 @@ def _points(run_pk: int, metrics: Sequence[Metric]) -> Iterator[Point]:
             yield (run_pk, m.key, m.timestamp, m.step, t.FINITE, value)
         else:
             yield (run_pk, m.key, m.timestamp, m.step, *reversed(encode(value)))
-
-
-def _insert_points(
-    connection: sa.Connection, writers: dict[str, BulkInsert], points: list[Point], may_exist: bool
-) -> int:
-    """Insert the history points; returns how many were not stored yet."""
-    if may_exist or connection.dialect.name != "postgresql":
-        return writers["metrics"].execute(connection, points)
-    try:
-        return writers["new_metrics"].execute(connection, points)
-    except sa.exc.IntegrityError as error:
-        raise PointsAlreadyStored from error
 
 
 _key = itemgetter(1)
@@ -190,17 +254,18 @@ def _extremes(points: list[Point]) -> tuple[tuple[int, float], tuple[int, float]
     return low, high
 
 
-def log_params(connection: sa.Connection, run_pk: int, run_id: str, params: Sequence[Param]) -> None:
-    """Insert new params; an existing key with a different value aborts the transaction (params are immutable).
+def _check_params(
+    connection: sa.Connection, run_pk: int, run_id: str, wanted: dict[str, str], keys: list[str], inserted: int
+) -> None:
+    """Params are immutable: an existing key with a different value aborts the transaction. They were inserted
+    skipping stored keys; on PostgreSQL, the insert's count tells whether any key was stored (MySQL counts a
+    skipped row as affected), and only then are the stored values compared.
 
     Inserting first and comparing afterwards is race-free: whichever transaction stored a key first wins, and
     the other sees that value once its conflicting insert has waited for the first to commit.
     """
-    if not params:
+    if inserted == len(keys) and connection.dialect.name == "postgresql":
         return
-    wanted = {param.key: param.value for param in params}
-    keys = sorted(wanted)
-    _writers(connection.dialect)["params"].execute(connection, [(run_pk, key, wanted[key]) for key in keys])
     stored = connection.execute(
         sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_pk == run_pk, t.params.c.key.in_(keys))
     )
@@ -216,15 +281,15 @@ def set_experiment_tag(connection: sa.Connection, experiment_id: int, key: str, 
     _writers(connection.dialect)["experiment_tags"].execute(connection, [(experiment_id, key, value)])
 
 
-def set_tags(connection: sa.Connection, run_pk: int, tags: Sequence[RunTag], *, rename_run: bool = True) -> None:
-    """Insert or overwrite tags (the last value of a key wins); with ``rename_run``, a ``mlflow.runName`` tag
-    also renames the run (callers that set the name themselves pass False)."""
-    if not tags:
-        return
-    latest = {tag.key: tag.value for tag in tags}
-    _writers(connection.dialect)["tags"].execute(connection, [(run_pk, key, latest[key]) for key in sorted(latest)])
-    if rename_run and RUN_NAME_TAG in latest:
-        connection.execute(sa.update(t.runs).where(t.runs.c.id == run_pk).values(name=latest[RUN_NAME_TAG]))
+def set_tags(connection: sa.Connection, run_pk: int, tags: Sequence[RunTag]) -> None:
+    """Insert or overwrite tags (the last value of a key wins) without renaming the run: for callers that set the
+    run's name themselves (:func:`log_run_data` renames a run tagged ``mlflow.runName``)."""
+    rows = _tag_rows(run_pk, {tag.key: tag.value for tag in tags})
+    _writers(connection.dialect)["tags"].execute(connection, rows)
+
+
+def _tag_rows(run_pk: int, latest: dict[str, str]) -> list[tuple[int, str, str]]:
+    return [(run_pk, key, latest[key]) for key in sorted(latest)]
 
 
 def log_dataset_inputs(
