@@ -40,6 +40,7 @@ def _load_execute(workers: int, duration: float) -> Execute:
                 "idle_pss_mb": memory["pss"],
             }
             args = ["--url", server.url, "--concurrency", *CONCURRENCY, "--duration", duration]
+            args += ["--server-pid", server.pid]
             figures |= run_workload(mlflow_impl(), "server_load.py", args, workdir, env=CLIENT_ENV)
         return figures
 
@@ -60,6 +61,8 @@ def _load_measures() -> list[Measure]:
                 Measure(f"{name}_throughput", f"{shown}: throughput", "/s", True, Target(3, relative=True)),
                 Measure(f"{name}_p50", f"{shown}: median latency", "s", False),
                 Measure(f"{name}_p99", f"{shown}: p99 latency", "s", False, p99_target),
+                Measure(f"{name}_server_cpu", f"{shown}: server CPU per call", "s", False),
+                Measure(f"{name}_client_cpu", f"{shown}: client CPU per call (same client both sides)", "s", False),
             ]
     return measures
 
@@ -126,6 +129,9 @@ SUITE = Suite(
     notes=(
         "Load: MLflow's own `MlflowClient` from the MLflow venv against both servers, 2 client processes with "
         "threads (8 or 32 concurrent clients), `MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`. Clients and server share the "
-        "machine's cores. Round trips: each library's client against each server (columns = servers)."
+        "machine's cores, so a call's cost is the client's CPU plus the server's: the CPU per call of both is shown "
+        "(server: its process tree over the timed window; client: the load processes), and where the client's is "
+        "most of it (search-runs, get-history), throughput is bounded by the load generator, not the server. "
+        "Round trips: each library's client against each server (columns = servers)."
     ),
 )

@@ -4,7 +4,9 @@ Setup (untimed): experiment ``load`` with a target run (20 params, 20 metrics, 5
 ``h``) and experiment ``search`` with 100 runs. Then, for each operation and each concurrency, ``--processes``
 processes run concurrency/processes threads each; every thread calls the operation in a loop for
 ``--duration`` seconds (log-metric and log-batch into a run of its own). Reports throughput (calls/s), median
-and p99 latency per operation and concurrency, and the number of failed calls.
+and p99 latency per operation and concurrency, the number of failed calls, the client processes' CPU time per
+call and, with ``--server-pid``, the server's: its process tree's CPU time over the timed window divided by the
+calls completed in it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def _arguments(parser) -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--server-pid", type=int, help="also report the server's CPU time per call")
 
 
 def _setup(client) -> dict:
@@ -77,8 +80,9 @@ def _prepare_process() -> None:
     import mlflow  # noqa: F401
 
 
-def _worker(task: tuple) -> tuple[list[float], int, str]:
-    """One process: ``threads`` threads calling the operation until ``end_at`` (wall clock)."""
+def _worker(task: tuple) -> tuple[list[float], int, str, float]:
+    """One process: ``threads`` threads calling the operation until ``end_at`` (wall clock). Returns the
+    latencies, the number of failed calls, the first failure and the process's CPU time over the timed window."""
     from mlflow import MlflowClient
 
     url, name, ids, threads, start_at, end_at = task
@@ -106,23 +110,51 @@ def _worker(task: tuple) -> tuple[list[float], int, str]:
     workers = [threading.Thread(target=loop) for _ in range(threads)]
     for worker in workers:
         worker.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu_at_start = time.process_time()
     for worker in workers:
         worker.join()
-    return latencies, len(errors), errors[0] if errors else ""
+    return latencies, len(errors), errors[0] if errors else "", time.process_time() - cpu_at_start
 
 
-def _measure(pool, url: str, name: str, ids: dict, concurrency: int, processes: int, duration: float) -> dict:
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants so far."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _measure(pool, args, name: str, ids: dict, concurrency: int) -> dict:
     start_at = time.time() + 2.0  # time for every thread to create its run before the clock starts
-    end_at = start_at + duration
+    end_at = start_at + args.duration
+    processes = args.processes
     shares = [concurrency // processes + (1 if p < concurrency % processes else 0) for p in range(processes)]
-    results = pool.map(_worker, [(url, name, ids, n, start_at, end_at) for n in shares if n])
+    pending = pool.map_async(_worker, [(args.url, name, ids, n, start_at, end_at) for n in shares if n])
+    server_cpu = None
+    if args.server_pid:  # the server's CPU over the timed window, read beside the load
+        time.sleep(max(0.0, start_at - time.time()))
+        began = _tree_cpu_seconds(args.server_pid)
+        time.sleep(max(0.0, end_at - time.time()))
+        server_cpu = _tree_cpu_seconds(args.server_pid) - began
+    results = pending.get()
     latencies = sorted(lat for result in results for lat in result[0])
     errors = sum(result[1] for result in results)
     prefix = f"{name}_c{concurrency}"
-    figures = {f"{prefix}_errors": errors, f"{prefix}_throughput": len(latencies) / duration}
+    figures = {f"{prefix}_errors": errors, f"{prefix}_throughput": len(latencies) / args.duration}
     if latencies:
         figures[f"{prefix}_p50"] = statistics.median(latencies)
         figures[f"{prefix}_p99"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        figures[f"{prefix}_client_cpu"] = sum(result[3] for result in results) / len(latencies)
+        if server_cpu is not None:
+            figures[f"{prefix}_server_cpu"] = server_cpu / len(latencies)
     first_error = next((result[2] for result in results if result[2]), "")
     return figures | ({f"{prefix}_first_error": first_error} if first_error else {})
 
@@ -137,7 +169,7 @@ def main() -> None:
         ids = _setup(MlflowClient(tracking_uri=args.url))
         for name in OPERATIONS:
             for concurrency in args.concurrency:
-                figures |= _measure(pool, args.url, name, ids, concurrency, args.processes, args.duration)
+                figures |= _measure(pool, args, name, ids, concurrency)
     errors = {k: v for k, v in figures.items() if k.endswith("_errors") and v}
     first = next((v for k, v in figures.items() if k.endswith("_first_error")), "")
     c.emit(
