@@ -44,8 +44,8 @@ def test_a_run_as_rows(store: SqlStore, new_experiment: str) -> None:
     assert repr(loaders.run_of(rows)) == repr(store.get_run(run_id))  # repr: NaN != NaN
     assert [(key, value) for key, value, _, _ in rows.metrics if key != "nan"] == [("down", -math.inf), ("loss", 1.0)]
     assert math.isnan(dict((key, value) for key, value, _, _ in rows.metrics)["nan"])
-    assert sorted(rows.params) == [("depth", "3"), ("lr", "0")]
-    assert ("team", "t0") in rows.tags and ("mlflow.runName", "r0") in rows.tags
+    assert rows.params == {"depth": "3", "lr": "0"}
+    assert rows.tags["team"] == "t0" and rows.tags["mlflow.runName"] == "r0"
     assert rows.dataset_inputs == [DatasetInput(dataset, (InputTag("mlflow.data.context", "train"),))]
     with pytest.raises(MltrailException) as missing:
         store.get_run_rows("f" * 32)

@@ -564,8 +564,8 @@ def run_rows_json(run: RunRows) -> dict[str, Any]:
     return _run_json(
         run.info,
         metric_points_json(run.metrics),
-        _key_values(run.params),
-        _key_values(run.tags),
+        _key_values(run.params.items()),
+        _key_values(run.tags.items()),
         _dataset_inputs_json(run.dataset_inputs),
         {},
     )

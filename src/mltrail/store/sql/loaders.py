@@ -216,48 +216,56 @@ class RunRows(NamedTuple):
     info: RunInfo
     #: latest metrics as ``(key, value, timestamp, step)``, by key
     metrics: list[tuple[str, float, int, int]]
-    #: ``(key, value)`` pairs
-    params: list[tuple[str, str]]
-    tags: list[tuple[str, str]]
+    params: dict[str, str]
+    tags: dict[str, str]
     dataset_inputs: list[DatasetInput]
+
+
+def _tuple_of(*fields: Any) -> tuple[Any, ...]:
+    return fields
 
 
 def run_of(rows: RunRows) -> Run:
     """The entity of a run's :class:`RunRows`."""
-    return Run(
-        rows.info,
-        RunData(list(starmap(Metric, rows.metrics)), dict(rows.params), dict(rows.tags)),
-        RunInputs(rows.dataset_inputs, []),
-        RunOutputs([]),
-    )
+    return _run(rows._replace(metrics=list(starmap(Metric, rows.metrics))))
+
+
+def _run(rows: RunRows) -> Run:
+    """The entity of :class:`RunRows` whose metrics are :class:`Metric` entities already."""
+    data = RunData(rows.metrics, rows.params, rows.tags)
+    return Run(rows.info, data, RunInputs(rows.dataset_inputs, []), RunOutputs([]))
 
 
 def load_runs(connection: sa.Connection, rows: Sequence[Any], *, info_only: bool = False) -> list[Run]:
     """Runs for ``runs`` rows (selected with :data:`RUN_COLUMNS`), in the same order."""
-    return [run_of(run) for run in load_run_rows(connection, rows, info_only=info_only)]
+    return [_run(run) for run in load_run_rows(connection, rows, info_only=info_only, point=Metric)]
 
 
-def load_run_rows(connection: sa.Connection, rows: Sequence[Any], *, info_only: bool = False) -> list[RunRows]:
+def load_run_rows(
+    connection: sa.Connection, rows: Sequence[Any], *, info_only: bool = False, point: Callable[..., Any] = _tuple_of
+) -> list[RunRows]:
     """:class:`RunRows` for ``runs`` rows (selected with :data:`RUN_COLUMNS`), in the same order; with
-    ``info_only``, all their lists are empty."""
-    runs = {row[0]: RunRows(run_info(row), [], [], [], []) for row in rows}
+    ``info_only``, all their lists are empty. Each latest metric is ``point(key, value, timestamp, step)``: a
+    tuple, or directly the entity for callers that want entities (making both would cost twice)."""
+    runs = {row[0]: RunRows(run_info(row), [], {}, {}, []) for row in rows}
     if not runs or info_only:
         return list(runs.values())
     ids = id_list(runs)
-    _collect_pairs({pk: run.params for pk, run in runs.items()}, _PARAMS.fetch(connection, ids))
-    _collect_pairs({pk: run.tags for pk, run in runs.items()}, _TAGS.fetch(connection, ids))
+    _collect({pk: run.params for pk, run in runs.items()}, _PARAMS.fetch(connection, ids))
+    _collect({pk: run.tags for pk, run in runs.items()}, _TAGS.fetch(connection, ids))
     metrics = {pk: run.metrics for pk, run in runs.items()}
     decode, finite = t.decode_value, t.FINITE
     for run_pk, key, value, value_class, timestamp, step in _LATEST_METRICS.fetch(connection, ids):
-        metrics[run_pk].append((key, value if value_class == finite else decode(value, value_class), timestamp, step))
+        value = value if value_class == finite else decode(value, value_class)
+        metrics[run_pk].append(point(key, value, timestamp, step))
     _load_inputs(connection, runs, ids)
     return list(runs.values())
 
 
-def _collect_pairs(lists: dict[int, list[tuple[str, str]]], rows: list[tuple[Any, ...]]) -> None:
-    """Append the ``(key, value)`` of each ``(run_pk, key, value)`` row to its run's list."""
+def _collect(values: dict[int, dict[str, str]], rows: list[tuple[Any, ...]]) -> None:
+    """Put the ``key: value`` of each ``(run_pk, key, value)`` row in its run's dict."""
     for run_pk, key, value in rows:
-        lists[run_pk].append((key, value))
+        values[run_pk][key] = value
 
 
 def _load_inputs(connection: sa.Connection, runs: dict[int, RunRows], ids: str) -> None:

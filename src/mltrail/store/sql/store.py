@@ -454,16 +454,18 @@ class SqlStore(SqlAnalytics):
         return loaders.load_runs(connection, [row])[0]
 
     def get_run(self, run_id: str) -> Run:
-        return loaders.run_of(self.get_run_rows(run_id))
+        return self._get_run(run_id, loaders.load_runs)
 
     def get_run_rows(self, run_id: str) -> loaders.RunRows:
         """:meth:`get_run` as :class:`~mltrail.store.sql.loaders.RunRows` (what the server encodes)."""
+        return self._get_run(run_id, loaders.load_run_rows)
 
-        def get(connection: sa.Connection) -> loaders.RunRows:
+    def _get_run(self, run_id: str, load: Callable[[sa.Connection, list[Any]], list[Any]]) -> Any:
+        def get(connection: sa.Connection) -> Any:
             row = loaders.find_run_row(connection, run_id)
             if row is None:
                 raise _run_not_found(run_id)
-            return loaders.load_run_rows(connection, [row])[0]
+            return load(connection, [row])[0]
 
         return self._read(get)
 
@@ -638,10 +640,8 @@ class SqlStore(SqlAnalytics):
     ) -> PagedList[Run]:
         """One query selects the page; params, tags, latest metrics and inputs of its runs take one query each
         (none with ``run_info_only=True``, which returns runs with empty data and inputs)."""
-        page = self.search_run_rows(
-            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token, run_info_only=run_info_only
-        )
-        return PagedList([loaders.run_of(run) for run in page], page.token)
+        search = (experiment_ids, filter_string, run_view_type, max_results, order_by, page_token)
+        return self._search_runs(*search, run_info_only=run_info_only, load=loaders.load_runs)
 
     def search_run_rows(
         self,
@@ -655,6 +655,21 @@ class SqlStore(SqlAnalytics):
         run_info_only: bool = False,
     ) -> PagedList[loaders.RunRows]:
         """:meth:`search_runs` as :class:`~mltrail.store.sql.loaders.RunRows` (what the server encodes)."""
+        search = (experiment_ids, filter_string, run_view_type, max_results, order_by, page_token)
+        return self._search_runs(*search, run_info_only=run_info_only, load=loaders.load_run_rows)
+
+    def _search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        run_view_type: ViewType,
+        max_results: int | None,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+        *,
+        run_info_only: bool,
+        load: Callable[..., list[Any]],
+    ) -> PagedList[Any]:
         limit = validation.validate_max_results(max_results)
         stages = ViewType.parse(run_view_type).stages()
         where = search_sql.run_filter(parse_run_filter(filter_string))
@@ -668,9 +683,9 @@ class SqlStore(SqlAnalytics):
             return PagedList([], None)
         select = self._run_page(ids, stages, where, ordering, limit + 1, offset)
 
-        def search(connection: sa.Connection) -> PagedList[loaders.RunRows]:
+        def search(connection: sa.Connection) -> PagedList[Any]:
             rows = select(connection)
-            runs = loaders.load_run_rows(connection, rows[:limit], info_only=run_info_only)
+            runs = load(connection, rows[:limit], info_only=run_info_only)
             return PagedList(runs, offset_token(offset + limit) if len(rows) > limit else None)
 
         return self._read(search)
