@@ -106,3 +106,19 @@ def expected_filter_count(runs: int, steps: int) -> int:
 def expected_like_count(runs: int) -> int:
     """Runs matching ``tags.t1 LIKE '%x%'``."""
     return sum(1 for i in range(runs) if "x" in tag_value(i, 1))
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of a process and its descendants (robust to a busy machine, unlike wall
+    time)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total

@@ -59,15 +59,7 @@ class TreeRss:
         return total
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the tree so far (robust to a busy machine, unlike wall time)."""
-        total = 0.0
-        for process in self._tree():
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        return c.tree_cpu_seconds(self._root.pid)
 
     def _run(self) -> None:
         while not self._stop.is_set():

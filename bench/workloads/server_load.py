@@ -117,21 +117,6 @@ def _worker(task: tuple) -> tuple[list[float], int, str, float]:
     return latencies, len(errors), errors[0] if errors else "", time.process_time() - cpu_at_start
 
 
-def _tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its descendants so far."""
-    import psutil
-
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
 def _measure(pool, args, name: str, ids: dict, concurrency: int) -> dict:
     start_at = time.time() + 2.0  # time for every thread to create its run before the clock starts
     end_at = start_at + args.duration
@@ -141,9 +126,9 @@ def _measure(pool, args, name: str, ids: dict, concurrency: int) -> dict:
     server_cpu = None
     if args.server_pid:  # the server's CPU over the timed window, read beside the load
         time.sleep(max(0.0, start_at - time.time()))
-        began = _tree_cpu_seconds(args.server_pid)
+        began = c.tree_cpu_seconds(args.server_pid)
         time.sleep(max(0.0, end_at - time.time()))
-        server_cpu = _tree_cpu_seconds(args.server_pid) - began
+        server_cpu = c.tree_cpu_seconds(args.server_pid) - began
     results = pending.get()
     latencies = sorted(lat for result in results for lat in result[0])
     errors = sum(result[1] for result in results)
