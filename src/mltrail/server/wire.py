@@ -428,8 +428,8 @@ def double(value: float) -> float | str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
-def _key_values(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"key": k, "value": v} for k, v in pairs]
+def _key_values(mapping: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in mapping.items()]
 
 
 def _put_list(out: dict[str, Any], name: str, items: list[Any]) -> None:
@@ -448,7 +448,7 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
         out["last_update_time"] = exp.last_update_time
     if exp.creation_time is not None:
         out["creation_time"] = exp.creation_time
-    _put_list(out, "tags", _key_values(exp.tags.items()))
+    _put_list(out, "tags", _key_values(exp.tags))
     return out
 
 
@@ -531,19 +531,20 @@ def _dataset_input_json(item: DatasetInput) -> dict[str, Any]:
 
 def _inputs_json(inputs: RunInputs) -> dict[str, Any]:
     out = _dataset_inputs_json(inputs.dataset_inputs)
-    if inputs.model_inputs:
-        out["model_inputs"] = [{"model_id": m.model_id} for m in inputs.model_inputs]
+    _put_list(out, "model_inputs", [{"model_id": m.model_id} for m in inputs.model_inputs])
     return out
 
 
 def _dataset_inputs_json(dataset_inputs: list[DatasetInput]) -> dict[str, Any]:
-    return {"dataset_inputs": [_dataset_input_json(d) for d in dataset_inputs]} if dataset_inputs else {}
+    out: dict[str, Any] = {}
+    _put_list(out, "dataset_inputs", [_dataset_input_json(d) for d in dataset_inputs])
+    return out
 
 
 def _outputs_json(outputs: RunOutputs) -> dict[str, Any]:
-    if not outputs.model_outputs:
-        return {}
-    return {"model_outputs": [{"model_id": m.model_id, "step": m.step} for m in outputs.model_outputs]}
+    out: dict[str, Any] = {}
+    _put_list(out, "model_outputs", [{"model_id": m.model_id, "step": m.step} for m in outputs.model_outputs])
+    return out
 
 
 def run_json(run: Run) -> dict[str, Any]:
@@ -552,8 +553,8 @@ def run_json(run: Run) -> dict[str, Any]:
     return _run_json(
         run.info,
         metrics_json(data.latest_metrics),
-        _key_values(data.params.items()),
-        _key_values(data.tags.items()),
+        _key_values(data.params),
+        _key_values(data.tags),
         _inputs_json(run.inputs),
         _outputs_json(run.outputs),
     )
@@ -564,8 +565,8 @@ def run_rows_json(run: RunRows) -> dict[str, Any]:
     return _run_json(
         run.info,
         metric_points_json(run.metrics),
-        _key_values(run.params.items()),
-        _key_values(run.tags.items()),
+        _key_values(run.params),
+        _key_values(run.tags),
         _dataset_inputs_json(run.dataset_inputs),
         {},
     )
@@ -580,12 +581,9 @@ def _run_json(
     outputs: dict[str, Any],
 ) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    if metrics:
-        data["metrics"] = metrics
-    if params:
-        data["params"] = params
-    if tags:
-        data["tags"] = tags
+    _put_list(data, "metrics", metrics)
+    _put_list(data, "params", params)
+    _put_list(data, "tags", tags)
     return {"info": run_info_json(info), "data": data, "inputs": inputs, "outputs": outputs}
 
 

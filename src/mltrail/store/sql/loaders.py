@@ -51,8 +51,6 @@ RUN_COLUMNS = (
     t.runs.c.lifecycle_stage,
 )
 EXPERIMENT_COLUMNS = tuple(t.experiments.c)
-#: The run with the bound ``run_uuid``.
-RUN_BY_UUID = sa.select(*RUN_COLUMNS).where(t.runs.c.run_uuid == sa.bindparam("run_uuid"))
 
 _STATUSES = {status.value: status for status in RunStatus}
 
@@ -200,7 +198,8 @@ def run_info(row: Sequence[Any]) -> RunInfo:
     )
 
 
-_RUN_BY_UUID = Baked(RUN_BY_UUID)
+#: The run with the bound ``run_uuid``.
+_RUN_BY_UUID = Baked(sa.select(*RUN_COLUMNS).where(t.runs.c.run_uuid == sa.bindparam("run_uuid")))
 
 
 def find_run_row(connection: sa.Connection, run_id: str) -> tuple[Any, ...] | None:
@@ -214,8 +213,9 @@ class RunRows(NamedTuple):
     JSON): building the entities first would cost as much as reading the rows."""
 
     info: RunInfo
-    #: latest metrics as ``(key, value, timestamp, step)``, by key
-    metrics: list[tuple[str, float, int, int]]
+    #: latest metrics, by key, as made by ``load_run_rows``'s ``point``: ``(key, value, timestamp, step)`` tuples
+    #: unless it was asked for entities
+    metrics: list[Any]
     params: dict[str, str]
     tags: dict[str, str]
     dataset_inputs: list[DatasetInput]

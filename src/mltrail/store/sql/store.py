@@ -71,9 +71,9 @@ _UPDATE_ACTIVE_RUN = (
 #: The page of a search without filter or order_by (what MLflow's client asks for), in MLflow's default order, of
 #: the runs in one of two lifecycle stages (the same one twice for a single stage): compiled once, as any other
 #: search's page is not.
+_DEFAULT_ORDERING = search_sql.run_ordering(parse_run_order_by(None))
 _PLAIN_PAGE = loaders.Baked(
-    search_sql.run_ordering(parse_run_order_by(None))
-    .apply(
+    _DEFAULT_ORDERING.apply(
         sa.select(*loaders.RUN_COLUMNS).where(
             loaders.in_given_ids(t.runs.c.experiment_id),
             t.runs.c.lifecycle_stage.in_([sa.bindparam("stage"), sa.bindparam("other_stage")]),
@@ -83,7 +83,7 @@ _PLAIN_PAGE = loaders.Baked(
     .limit(sa.bindparam("limit"))
     .offset(sa.bindparam("offset"))
 )
-#: A ``runs`` row built here, like the rows of :data:`loaders.RUN_COLUMNS` the database returns.
+#: A ``runs`` row (:data:`loaders.RUN_COLUMNS`) with its columns by name.
 _RunRow = namedtuple("_RunRow", [column.name for column in loaders.RUN_COLUMNS])  # type: ignore[misc]
 
 
@@ -190,10 +190,10 @@ class SqlStore(SqlAnalytics):
 
     @staticmethod
     def _run_row(connection: sa.Connection, run_id: str) -> Any:
-        row = connection.execute(loaders.RUN_BY_UUID, {"run_uuid": str(run_id)}).first()
+        row = loaders.find_run_row(connection, run_id)
         if row is None:
             raise _run_not_found(run_id)
-        return row
+        return _RunRow(*row)
 
     @classmethod
     def _active_run_row(cls, connection: sa.Connection, run_id: str) -> Any:
@@ -461,13 +461,7 @@ class SqlStore(SqlAnalytics):
         return self._get_run(run_id, loaders.load_run_rows)
 
     def _get_run(self, run_id: str, load: Callable[[sa.Connection, list[Any]], list[Any]]) -> Any:
-        def get(connection: sa.Connection) -> Any:
-            row = loaders.find_run_row(connection, run_id)
-            if row is None:
-                raise _run_not_found(run_id)
-            return load(connection, [row])[0]
-
-        return self._read(get)
+        return self._read(lambda connection: load(connection, [self._run_row(connection, run_id)])[0])
 
     def update_run_info(
         self,
@@ -506,7 +500,7 @@ class SqlStore(SqlAnalytics):
         row = cls._active_run_row(connection, run_id)
         if values:
             connection.execute(_UPDATE_RUN, {"run_pk": row.id, **values})
-        return _RunRow(*row)._replace(**values)
+        return row._replace(**values)
 
     def delete_run(self, run_id: str) -> None:
         def delete(connection: sa.Connection) -> None:
@@ -619,8 +613,8 @@ class SqlStore(SqlAnalytics):
         def history(connection: sa.Connection) -> PagedList[tuple[float, int, int]]:
             limit = None if max_results is None else max_results + 1
             points = read_history(connection, str(run_id), metric_key, limit, offset)
-            if not points and loaders.find_run_row(connection, run_id) is None:
-                raise _run_not_found(run_id)
+            if not points:
+                self._run_row(connection, run_id)  # no run at all: not found
             if max_results is not None and len(points) > max_results:
                 return PagedList(points[:max_results], offset_token(offset + max_results))
             return PagedList(points, None)
@@ -709,8 +703,7 @@ class SqlStore(SqlAnalytics):
         )
         if where is not None:
             query = query.where(where)
-        ordering = ordering or search_sql.run_ordering(parse_run_order_by(None))
-        query = ordering.apply(query, t.runs).limit(limit).offset(offset)
+        query = (ordering or _DEFAULT_ORDERING).apply(query, t.runs).limit(limit).offset(offset)
         return lambda connection: loaders.fetch_tuples(connection, query)
 
     # --- permanent deletion (``mltrail gc``) ---------------------------------------------------------------------

@@ -124,11 +124,11 @@ def insert_run(connection: sa.Connection, run: dict[str, Any], tags: Sequence[Ru
     writer = _writers(connection.dialect)["tags"]
     if connection.dialect.name == "postgresql":
         batch = Batch()
-        batch.add(writer, _tag_rows(0, latest))  # the run's id comes from the statement
+        batch.add(writer, _key_value_rows(0, latest))  # the run's id comes from the statement
         batch.execute_keyed(connection, _insert_run(connection.dialect, tuple(run)), run)
         return
     run_pk = connection.execute(sa.insert(t.runs), run).inserted_primary_key[0]
-    writer.execute(connection, _tag_rows(run_pk, latest))
+    writer.execute(connection, _key_value_rows(run_pk, latest))
 
 
 class AlreadyStored(Exception):
@@ -148,14 +148,14 @@ def log_new_run_data(
     writers = _writers(connection.dialect)
     batch = Batch()
     wanted = {param.key: param.value for param in params}
-    batch.add(writers["new_params"], [(0, key, wanted[key]) for key in sorted(wanted)])
+    batch.add(writers["new_params"], _key_value_rows(0, wanted))
     if metrics:
         # The first column of each row (the run) comes from the statement: 0 stands in for it.
         points = _distinct_points(0, metrics)
         batch.add(writers["new_metrics"], points)
         batch.add(writers["latest"], _summaries(points))
         blocks.record(connection, batch, points, len(points))
-    batch.add(writers["tags"], _tag_rows(0, {tag.key: tag.value for tag in tags}))
+    batch.add(writers["tags"], _key_value_rows(0, {tag.key: tag.value for tag in tags}))
     try:
         return batch.execute_keyed(connection, _active_run_pk(connection.dialect), {"run_id": run_id}) is not None
     except sa.exc.IntegrityError as error:  # only the plain INSERTs can conflict
@@ -177,18 +177,17 @@ def log_run_data(
     writers = _writers(connection.dialect)
     batch = Batch()
     wanted = {param.key: param.value for param in params}
-    keys = sorted(wanted)
-    params_write = batch.add(writers["params"], [(run_pk, key, wanted[key]) for key in keys])
+    params_write = batch.add(writers["params"], _key_value_rows(run_pk, wanted))
     if metrics:
         points = _distinct_points(run_pk, metrics)
         inserted = writers["metrics"].execute(connection, points)
         batch.add(writers["latest"], _summaries(points))
         blocks.record(connection, batch, points, inserted)
     latest = {tag.key: tag.value for tag in tags}
-    batch.add(writers["tags"], _tag_rows(run_pk, latest))
+    batch.add(writers["tags"], _key_value_rows(run_pk, latest))
     counts = batch.execute(connection)
-    if keys:
-        _check_params(connection, run_pk, run_id, wanted, keys, counts[params_write])
+    if wanted:
+        _check_params(connection, run_pk, run_id, wanted, counts[params_write])
     if RUN_NAME_TAG in latest:
         connection.execute(sa.update(t.runs).where(t.runs.c.id == run_pk).values(name=latest[RUN_NAME_TAG]))
 
@@ -254,9 +253,7 @@ def _extremes(points: list[Point]) -> tuple[tuple[int, float], tuple[int, float]
     return low, high
 
 
-def _check_params(
-    connection: sa.Connection, run_pk: int, run_id: str, wanted: dict[str, str], keys: list[str], inserted: int
-) -> None:
+def _check_params(connection: sa.Connection, run_pk: int, run_id: str, wanted: dict[str, str], inserted: int) -> None:
     """Params are immutable: an existing key with a different value aborts the transaction. They were inserted
     skipping stored keys; on PostgreSQL, the insert's count tells whether any key was stored (MySQL counts a
     skipped row as affected), and only then are the stored values compared.
@@ -264,10 +261,10 @@ def _check_params(
     Inserting first and comparing afterwards is race-free: whichever transaction stored a key first wins, and
     the other sees that value once its conflicting insert has waited for the first to commit.
     """
-    if inserted == len(keys) and connection.dialect.name == "postgresql":
+    if inserted == len(wanted) and connection.dialect.name == "postgresql":
         return
     stored = connection.execute(
-        sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_pk == run_pk, t.params.c.key.in_(keys))
+        sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_pk == run_pk, t.params.c.key.in_(list(wanted)))
     )
     for key, value in stored:
         if value != wanted[key]:
@@ -284,12 +281,13 @@ def set_experiment_tag(connection: sa.Connection, experiment_id: int, key: str, 
 def set_tags(connection: sa.Connection, run_pk: int, tags: Sequence[RunTag]) -> None:
     """Insert or overwrite tags (the last value of a key wins) without renaming the run: for callers that set the
     run's name themselves (:func:`log_run_data` renames a run tagged ``mlflow.runName``)."""
-    rows = _tag_rows(run_pk, {tag.key: tag.value for tag in tags})
+    rows = _key_value_rows(run_pk, {tag.key: tag.value for tag in tags})
     _writers(connection.dialect)["tags"].execute(connection, rows)
 
 
-def _tag_rows(run_pk: int, latest: dict[str, str]) -> list[tuple[int, str, str]]:
-    return [(run_pk, key, latest[key]) for key in sorted(latest)]
+def _key_value_rows(run_pk: int, values: dict[str, str]) -> list[tuple[int, str, str]]:
+    """``(run_pk, key, value)`` rows of params or tags, in key order (the order rows are locked in)."""
+    return [(run_pk, key, values[key]) for key in sorted(values)]
 
 
 def log_dataset_inputs(
