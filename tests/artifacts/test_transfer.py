@@ -4,13 +4,13 @@ reads. Store-independent, so they run against in-process collaborators."""
 from __future__ import annotations
 
 import io
-import threading
 import time
 from pathlib import Path
 from typing import IO
 
 import pytest
 
+from concurrency import Overlap
 from mltrail.artifacts import transfer
 from mltrail.errors import MltrailException
 
@@ -22,22 +22,17 @@ class _Terminal(io.StringIO):
 
 def test_run_concurrently_bounds_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLTRAIL_ARTIFACT_TRANSFER_WORKERS", "4")
-    running, peak, lock = 0, 0, threading.Lock()
+    overlap = Overlap()
     done: list[int] = []
 
     def work(item: int) -> None:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.01)
-        with lock:
-            running -= 1
-            done.append(item)
+        with overlap:
+            time.sleep(0.01)
+        done.append(item)
 
     transfer.run_concurrently(list(range(40)), work, desc="test")
     assert sorted(done) == list(range(40))
-    assert 2 <= peak <= 4
+    assert 2 <= overlap.most <= 4
 
 
 def test_run_concurrently_raises_the_first_failure_and_cancels_the_rest() -> None:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
 
+from concurrency import run_side_by_side
 from mltrail.entities import LifecycleStage, Param, RunStatus, RunTag, ViewType
 from mltrail.errors import ErrorCode
 from mltrail.store.base import TrackingStore
@@ -84,21 +84,10 @@ def test_given_id_in_a_deleted_experiment_is_refused(store: TrackingStore, exper
 
 def test_concurrent_replays_create_one_run(store: TrackingStore, experiment_id: str) -> None:
     run_id = uuid.uuid4().hex
-    results: list[str] = []
-    errors: list[BaseException] = []
 
-    def create() -> None:
-        try:
-            results.append(store.create_run(experiment_id, start_time=7, run_name="racing", run_id=run_id).info.run_id)
-        except BaseException as exc:
-            errors.append(exc)
+    def create() -> str:
+        return store.create_run(experiment_id, start_time=7, run_name="racing", run_id=run_id).info.run_id
 
-    threads = [threading.Thread(target=create) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert results == [run_id] * 4
+    assert run_side_by_side(*[create] * 4) == [run_id] * 4
     runs = store.search_runs([experiment_id], run_view_type=ViewType.ALL)
     assert [(r.info.run_id, r.info.run_name) for r in runs] == [(run_id, "racing")]

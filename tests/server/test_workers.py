@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from concurrency import Overlap
 from mltrail.server import workers
 
 
@@ -26,25 +27,18 @@ def test_results_and_errors_reach_the_caller() -> None:
 
 
 def test_a_burst_of_jobs_runs_on_up_to_the_pool_size_at_once() -> None:
-    running = 0
-    most = 0
-    lock = threading.Lock()
+    overlap = Overlap()
 
     def job() -> None:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.01)
-        with lock:
-            running -= 1
+        with overlap:
+            time.sleep(0.01)
 
     async def main() -> None:
         await workers.run(job)  # leaves an idle thread: a burst must not count on it for every job
         await asyncio.gather(*(workers.run(job) for _ in range(3 * workers.THREADS)))
 
     asyncio.run(main())
-    assert workers.THREADS // 2 < most <= workers.THREADS
+    assert workers.THREADS // 2 < overlap.most <= workers.THREADS
 
 
 def test_a_request_that_stops_waiting_does_not_break_the_pool() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from concurrency import run_side_by_side
 from mltrail.store.sql import SqlStore, transactions
 from mltrail.store.sql import schema as t
 
@@ -24,7 +25,6 @@ def test_a_real_deadlock_is_retried_and_both_transactions_succeed(server_store: 
     first, second = (int(server_store.create_experiment(unique("lock"))) for _ in range(2))
     barrier = threading.Barrier(2)
     attempts: Counter[str] = Counter()
-    errors: list[BaseException] = []
     e = t.experiments
 
     def locker(name: str, order: tuple[int, int]) -> None:
@@ -35,18 +35,7 @@ def test_a_real_deadlock_is_retried_and_both_transactions_succeed(server_store: 
                 barrier.wait(timeout=30)  # both now hold one row and ask for the other's: a deadlock
             connection.execute(sa.update(e).where(e.c.experiment_id == order[1]).values(last_update_time=2))
 
-        try:
-            transactions.run(server_store.engine, operation)
-        except BaseException as error:
-            errors.append(error)
+        transactions.run(server_store.engine, operation)
 
-    threads = [
-        threading.Thread(target=locker, args=("a", (first, second))),
-        threading.Thread(target=locker, args=("b", (second, first))),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    run_side_by_side(lambda: locker("a", (first, second)), lambda: locker("b", (second, first)))
     assert sum(attempts.values()) >= 3  # the deadlock victim ran again

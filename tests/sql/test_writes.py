@@ -4,13 +4,13 @@ would escape."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 
+from concurrency import run_side_by_side
 from mltrail.entities import Metric, Param, RunTag
 from mltrail.errors import ErrorCode, MltrailException
 from mltrail.store.sql import SqlStore
@@ -134,21 +134,7 @@ def test_a_run_name_tag_in_a_batch_renames_the_run(store: SqlStore, new_experime
 def test_writers_sending_the_same_batch_at_once_store_it_once(store: SqlStore, new_experiment: str) -> None:
     run_id = store.create_run(new_experiment).info.run_id
     batch = _points(4, range(240))
-    barrier, errors = threading.Barrier(6), []
-
-    def send() -> None:
-        try:
-            barrier.wait(timeout=30)
-            store.log_batch(run_id, metrics=batch, params=[Param("p", "same")])
-        except BaseException as error:  # reported by the assertion below
-            errors.append(error)
-
-    threads = [threading.Thread(target=send) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_side_by_side(*[lambda: store.log_batch(run_id, metrics=batch, params=[Param("p", "same")])] * 6)
     for k in range(4):
         key = f"m{k}"
         assert _history(store, run_id, key) == sorted((m.step, m.timestamp, m.value) for m in batch if m.key == key)
