@@ -7,6 +7,15 @@ processes run concurrency/processes threads each; every thread calls the operati
 and p99 latency per operation and concurrency, the number of failed calls, the client processes' CPU time per
 call and, with ``--server-pid``, the server's: its process tree's CPU time over the timed window divided by the
 calls completed in it.
+
+Two layers of the official client make the calls:
+- ``rest`` (the load of the targeted rows): MLflow's REST layer, ``mlflow.utils.rest_utils.http_request``
+  (its pooled session, headers and retry settings) with the request ``MlflowClient`` sends; each response is
+  decoded and checked (status, and the count of runs, params or points it must hold). The client then costs
+  about the same per call as the server under test, so the calls/s measure the server.
+- ``entities`` (``--entities-operations``, at the highest concurrency): ``MlflowClient`` itself, which also
+  turns every response into protobuf messages and entities. For a 100-run search page that costs the client
+  ~60 ms of CPU, ten times our server's cost, so on shared cores these rows mostly measure the client.
 """
 
 from __future__ import annotations
@@ -19,6 +28,9 @@ import time
 import _common as c
 
 OPERATIONS = ("log_metric", "log_batch", "get_run", "search_runs", "get_history")
+API = "/api/2.0/mlflow"
+#: What a read response must hold: (field, how many items) as set up by :func:`_setup`.
+EXPECTED = {"get_run": ("params", 20), "search_runs": ("runs", 100), "get_history": ("metrics", 1000)}
 
 
 def _arguments(parser) -> None:
@@ -27,6 +39,14 @@ def _arguments(parser) -> None:
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--server-pid", type=int, help="also report the server's CPU time per call")
+    parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS))
+    parser.add_argument(
+        "--entities-operations",
+        nargs="*",
+        choices=OPERATIONS,
+        default=[],
+        help="also measure these through MlflowClient at the highest concurrency (figures named *_entities_*)",
+    )
 
 
 def _setup(client) -> dict:
@@ -52,8 +72,9 @@ def _setup(client) -> dict:
     return {"load": load, "target": target, "search": search}
 
 
-def _operation(client, name: str, ids: dict):
-    """A zero-argument callable doing one call of ``name`` (writes go to a run of the calling thread)."""
+def _entities_operation(client, name: str, ids: dict):
+    """A zero-argument callable making one ``MlflowClient`` call of ``name`` (writes go to a run of the calling
+    thread)."""
     from mlflow.entities import Metric
 
     if name in ("log_metric", "log_batch"):
@@ -75,6 +96,59 @@ def _operation(client, name: str, ids: dict):
     return lambda: client.get_metric_history(ids["target"], "h")
 
 
+def _rest_operation(client, name: str, ids: dict):
+    """A zero-argument callable sending ``MlflowClient``'s request for one call of ``name`` through MLflow's
+    REST layer and checking the response."""
+    import json
+
+    from mlflow.utils.rest_utils import MlflowHostCreds, http_request
+
+    creds = MlflowHostCreds(client.tracking_uri)
+
+    def send(method: str, path: str, **request) -> dict:
+        response = http_request(creds, f"{API}/{path}", method, **request)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status_code} {response.text[:200]}")
+        return json.loads(response.content)
+
+    if name in ("log_metric", "log_batch"):
+        run_id = client.create_run(ids["load"]).info.run_id
+        step = iter(range(10**9))
+        if name == "log_metric":
+            point = {"run_id": run_id, "key": "x", "value": 0.5, "timestamp": c.BASE_TIMESTAMP}
+            return lambda: send("POST", "runs/log-metric", json=point | {"step": next(step)})
+
+        def log_batch() -> None:
+            base = next(step) * 100
+            metrics = [
+                {"key": f"b{k % 10}", "value": 0.5, "timestamp": c.BASE_TIMESTAMP, "step": base + k // 10}
+                for k in range(1000)
+            ]
+            send("POST", "runs/log-batch", json={"run_id": run_id, "metrics": metrics})
+
+        return log_batch
+    if name == "get_run":
+        request = ("GET", "runs/get", {"params": {"run_id": ids["target"]}})
+    elif name == "search_runs":
+        request = ("POST", "runs/search", {"json": {"experiment_ids": [ids["search"]], "max_results": 100}})
+    else:
+        request = ("GET", "metrics/get-history", {"params": {"run_id": ids["target"], "metric_key": "h"}})
+    field, count = EXPECTED[name]
+    method, path, body = request
+
+    def read() -> None:
+        answer = send(method, path, **body)
+        found = answer.get("run", {}).get("data", answer) if name == "get_run" else answer
+        if len(found.get(field, ())) != count:
+            raise RuntimeError(f"{path}: {len(found.get(field, ()))} {field}, expected {count}")
+
+    return read
+
+
+def _operation(client, api: str, name: str, ids: dict):
+    return (_rest_operation if api == "rest" else _entities_operation)(client, name, ids)
+
+
 def _prepare_process() -> None:
     """Pool initializer: pay for importing mlflow once per process, long before any clock starts."""
     import mlflow  # noqa: F401
@@ -85,14 +159,14 @@ def _worker(task: tuple) -> tuple[list[float], int, str, float]:
     latencies, the number of failed calls, the first failure and the process's CPU time over the timed window."""
     from mlflow import MlflowClient
 
-    url, name, ids, threads, start_at, end_at = task
+    url, api, name, ids, threads, start_at, end_at = task
     client = MlflowClient(tracking_uri=url)
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
 
     def loop() -> None:
-        call = _operation(client, name, ids)
+        call = _operation(client, api, name, ids)
         mine: list[float] = []
         time.sleep(max(0.0, start_at - time.time()))
         while time.time() < end_at:
@@ -117,12 +191,12 @@ def _worker(task: tuple) -> tuple[list[float], int, str, float]:
     return latencies, len(errors), errors[0] if errors else "", time.process_time() - cpu_at_start
 
 
-def _measure(pool, args, name: str, ids: dict, concurrency: int) -> dict:
+def _measure(pool, args, api: str, name: str, ids: dict, concurrency: int) -> dict:
     start_at = time.time() + 2.0  # time for every thread to create its run before the clock starts
     end_at = start_at + args.duration
     processes = args.processes
     shares = [concurrency // processes + (1 if p < concurrency % processes else 0) for p in range(processes)]
-    pending = pool.map_async(_worker, [(args.url, name, ids, n, start_at, end_at) for n in shares if n])
+    pending = pool.map_async(_worker, [(args.url, api, name, ids, n, start_at, end_at) for n in shares if n])
     server_cpu = None
     if args.server_pid:  # the server's CPU over the timed window, read beside the load
         time.sleep(max(0.0, start_at - time.time()))
@@ -132,7 +206,7 @@ def _measure(pool, args, name: str, ids: dict, concurrency: int) -> dict:
     results = pending.get()
     latencies = sorted(lat for result in results for lat in result[0])
     errors = sum(result[1] for result in results)
-    prefix = f"{name}_c{concurrency}"
+    prefix = f"{name}_c{concurrency}" + ("_entities" if api == "entities" else "")
     figures = {f"{prefix}_errors": errors, f"{prefix}_throughput": len(latencies) / args.duration}
     if latencies:
         figures[f"{prefix}_p50"] = statistics.median(latencies)
@@ -152,9 +226,11 @@ def main() -> None:
         from mlflow import MlflowClient
 
         ids = _setup(MlflowClient(tracking_uri=args.url))
-        for name in OPERATIONS:
+        for name in args.operations:
             for concurrency in args.concurrency:
-                figures |= _measure(pool, args, name, ids, concurrency)
+                figures |= _measure(pool, args, "rest", name, ids, concurrency)
+        for name in args.entities_operations:
+            figures |= _measure(pool, args, "entities", name, ids, max(args.concurrency))
     errors = {k: v for k, v in figures.items() if k.endswith("_errors") and v}
     first = next((v for k, v in figures.items() if k.endswith("_first_error")), "")
     c.emit(
