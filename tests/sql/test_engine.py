@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
 import threading
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from mltrail.errors import MltrailException
 from mltrail.store.sql import SqlStore
 from mltrail.store.sql import engine as engine_module
 from mltrail.store.sql.engine import SQLITE_POOL_SIZE, create_engine, normalize_url
+from mltrail.store.sql.writer_lock import WriterLock
 
 from .helpers import engine_for
 
@@ -126,6 +129,38 @@ def test_sqlite_writers_of_one_process_queue_for_each_other(tmp_path: Path) -> N
     assert created.wait(30)
     writer.join()
     assert store.get_experiment_by_name("second") is not None
+
+
+def _create_experiment(uri: str, artifacts: str, name: str, created: multiprocessing.synchronize.Event) -> None:
+    SqlStore(uri, artifacts).create_experiment(name)
+    created.set()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_sqlite_writers_of_other_processes_queue_for_the_lock_too(tmp_path: Path, start_method: str) -> None:
+    """A writer in another process (a forked worker that inherited the engine, or an unrelated one) waits while
+    this process holds the write lock instead of sleeping in SQLite's busy handler, and goes on once it is
+    released; the lock lives in a file beside the database."""
+    uri = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = SqlStore(uri, str(tmp_path))
+    context = multiprocessing.get_context(start_method)
+    created = context.Event()
+    with engine_module.writer_lock(store.engine):
+        writer = context.Process(target=_create_experiment, args=(uri, str(tmp_path), "other", created))
+        writer.start()
+        assert not created.wait(1.5 if start_method == "spawn" else 0.5)
+    assert created.wait(60)
+    writer.join(30)
+    assert writer.exitcode == 0
+    assert store.get_experiment_by_name("other") is not None
+    assert (tmp_path / "db.sqlite-writer.lock").exists()
+
+
+def test_a_read_only_directory_leaves_only_the_thread_lock(tmp_path: Path) -> None:
+    lock = WriterLock(str(tmp_path / "missing" / "db.sqlite"))  # the lock file cannot be created there
+    with lock, lock:  # re-entrant
+        pass
+    assert not (tmp_path / "missing").exists()
 
 
 @pytest.mark.parametrize("kind", SERVER_PARAMS)

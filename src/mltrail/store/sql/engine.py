@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, pool
 
 from mltrail.errors import MltrailException
+from mltrail.store.sql.writer_lock import WriterLock
 
 #: Execution option marking a connection whose next transaction writes (SQLite then takes the write lock at BEGIN).
 WRITE_OPTION = "mltrail_write"
@@ -40,8 +41,8 @@ _POOL_ENV = {"POOL_SIZE": "pool_size", "MAX_OVERFLOW": "max_overflow", "POOL_REC
 
 _engines: dict[str, sa.Engine] = {}
 _lock = threading.Lock()
-#: Per SQLite engine, the lock this process's writing transactions hold (see :func:`writer_lock`).
-_writer_locks: weakref.WeakKeyDictionary[sa.Engine, threading.RLock] = weakref.WeakKeyDictionary()
+#: Per SQLite engine, the lock its writing transactions hold (see :func:`writer_lock`).
+_writer_locks: weakref.WeakKeyDictionary[sa.Engine, WriterLock] = weakref.WeakKeyDictionary()
 
 
 def _env(name: str) -> str | None:
@@ -76,6 +77,13 @@ def normalize_url(db_uri: str) -> sa.URL:
 
 def is_memory_sqlite(url: sa.URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _sqlite_file(url: sa.URL) -> str | None:
+    """The absolute path of an SQLite database file; None in memory or for a ``file:`` URI filename."""
+    if is_memory_sqlite(url) or url.database.startswith("file:"):
+        return None
+    return os.path.abspath(url.database)
 
 
 def _engine_options(url: sa.URL) -> dict[str, Any]:
@@ -117,7 +125,7 @@ def _setup_sqlite(engine: sa.Engine) -> None:
     locked" when another process committed in between, instead of waiting for the busy timeout.
     """
     memory = is_memory_sqlite(engine.url)
-    _writer_locks[engine] = threading.RLock()
+    _writer_locks[engine] = WriterLock(_sqlite_file(engine.url))
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -138,12 +146,8 @@ def _setup_sqlite(engine: sa.Engine) -> None:
 
 
 def writer_lock(engine: sa.Engine) -> AbstractContextManager[Any]:
-    """What a writing transaction holds from before BEGIN until its commit: for SQLite, one lock per process.
-
-    SQLite lets one writer in at a time. A second thread that finds the write lock taken does not wait for it to
-    be released: SQLite's busy handler sleeps and retries (1, 2, 5, 10... ms), which left concurrent requests of
-    a server idle for milliseconds at a time. Queued on this lock, the next writer starts the moment the previous
-    one commits. Other processes are still kept out by SQLite's own lock and the busy timeout."""
+    """What a writing transaction holds from before BEGIN until its commit: for SQLite, a :class:`WriterLock`
+    that queues the database's writers of every process; nothing for the databases that lock rows."""
     return _writer_locks.get(engine) or nullcontext()
 
 
@@ -203,8 +207,8 @@ def get_engine(url: sa.URL, on_create: Callable[[sa.Engine], None] | None = None
 def _reset_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
-    for engine in list(_writer_locks):
-        _writer_locks[engine] = threading.RLock()
+    for engine in list(_writer_locks):  # another thread may have held one at the fork
+        _writer_locks[engine] = WriterLock(_sqlite_file(engine.url))
     for engine in _engines.values():
         # New pools in the child; the parent's connections stay open (and usable) in the parent.
         engine.dispose(close=False)
