@@ -54,7 +54,8 @@ def _points(*value_columns: Any) -> Baked:
         .where(_m.c.run_pk == run_pk, _m.c.key == sa.bindparam("key"))
         .order_by(*_ORDER)
         .limit(sa.bindparam("limit"))
-        .offset(sa.bindparam("offset"))
+        .offset(sa.bindparam("offset")),
+        binary_rows=True,
     )
 
 
