@@ -148,7 +148,8 @@ SUITE = Suite(
     notes=(
         "Load: the official MLflow client from the MLflow venv against both servers, 2 client processes with "
         "threads (8 or 32 concurrent clients), `MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`: its REST layer "
-        "(`rest_utils.http_request`, each response decoded and its item count checked) for the targeted rows, and "
+        "(`rest_utils.http_request`; writes must answer 200, reads must hold every item set up) for the targeted "
+        "rows, and "
         "`MlflowClient` itself for the 'MlflowClients' rows. Clients and server share the machine's 2 cores, so a "
         "call costs the client's CPU plus the server's; both are shown (server: its process tree over the timed "
         "window; client: the load processes). `MlflowClient` spends ~35-60 ms of CPU turning a 100-run search "
