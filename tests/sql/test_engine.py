@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import threading
 from pathlib import Path
 
@@ -131,8 +133,13 @@ def test_sqlite_writers_of_one_process_queue_for_each_other(tmp_path: Path) -> N
     assert store.get_experiment_by_name("second") is not None
 
 
-def _create_experiment(uri: str, artifacts: str, name: str, created: multiprocessing.synchronize.Event) -> None:
-    SqlStore(uri, artifacts).create_experiment(name)
+Event = multiprocessing.synchronize.Event
+
+
+def _create_experiment(uri: str, artifacts: str, name: str, ready: Event, created: Event) -> None:
+    store = SqlStore(uri, artifacts)
+    ready.set()
+    store.create_experiment(name)
     created.set()
 
 
@@ -144,11 +151,12 @@ def test_sqlite_writers_of_other_processes_queue_for_the_lock_too(tmp_path: Path
     uri = f"sqlite:///{tmp_path / 'db.sqlite'}"
     store = SqlStore(uri, str(tmp_path))
     context = multiprocessing.get_context(start_method)
-    created = context.Event()
+    ready, created = context.Event(), context.Event()
     with engine_module.writer_lock(store.engine):
-        writer = context.Process(target=_create_experiment, args=(uri, str(tmp_path), "other", created))
+        writer = context.Process(target=_create_experiment, args=(uri, str(tmp_path), "other", ready, created))
         writer.start()
-        assert not created.wait(1.5 if start_method == "spawn" else 0.5)
+        assert ready.wait(60)
+        assert not created.wait(0.5)
     assert created.wait(60)
     writer.join(30)
     assert writer.exitcode == 0
@@ -156,9 +164,46 @@ def test_sqlite_writers_of_other_processes_queue_for_the_lock_too(tmp_path: Path
     assert (tmp_path / "db.sqlite-writer.lock").exists()
 
 
-def test_a_read_only_directory_leaves_only_the_thread_lock(tmp_path: Path) -> None:
-    lock = WriterLock(str(tmp_path / "missing" / "db.sqlite"))  # the lock file cannot be created there
-    with lock, lock:  # re-entrant
+def _held_elsewhere(lock_file: Path) -> bool:
+    """Whether another open file description of ``lock_file`` is refused an exclusive flock."""
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_writer_lock_is_reentrant_and_holds_the_file_until_the_outermost_release(tmp_path: Path) -> None:
+    lock, lock_file = WriterLock(str(tmp_path / "db.sqlite"), 5.0), tmp_path / "db.sqlite-writer.lock"
+    with lock:
+        with lock:
+            assert _held_elsewhere(lock_file)
+        assert _held_elsewhere(lock_file)
+    assert not _held_elsewhere(lock_file)
+
+
+def test_writer_lock_gives_up_after_its_timeout_with_temporarily_unavailable(tmp_path: Path) -> None:
+    lock_file = tmp_path / "db.sqlite-writer.lock"
+    holder = os.open(lock_file, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another process, stopped while writing
+    try:
+        lock = WriterLock(str(tmp_path / "db.sqlite"), 0.3)
+        with pytest.raises(MltrailException) as raised, lock:
+            pass
+        assert raised.value.error_code == "TEMPORARILY_UNAVAILABLE"
+        assert "locked" in raised.value.message
+    finally:
+        os.close(holder)
+    with lock:  # the thread lock was released with the failure; the file is free now
+        assert _held_elsewhere(lock_file)
+
+
+def test_a_lock_file_that_cannot_be_created_leaves_only_the_thread_lock(tmp_path: Path) -> None:
+    lock = WriterLock(str(tmp_path / "missing" / "db.sqlite"), 5.0)  # no such directory
+    with lock, lock:
         pass
     assert not (tmp_path / "missing").exists()
 

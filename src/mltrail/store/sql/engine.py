@@ -80,10 +80,10 @@ def is_memory_sqlite(url: sa.URL) -> bool:
 
 
 def _sqlite_file(url: sa.URL) -> str | None:
-    """The absolute path of an SQLite database file; None in memory or for a ``file:`` URI filename."""
-    if is_memory_sqlite(url) or url.database.startswith("file:"):
+    """The real path of an SQLite database file; None in memory or for a URI filename (``?uri=true``)."""
+    if is_memory_sqlite(url) or url.query.get("uri") in ("true", "1"):
         return None
-    return os.path.abspath(url.database)
+    return os.path.realpath(url.database)
 
 
 def _engine_options(url: sa.URL) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def _setup_sqlite(engine: sa.Engine) -> None:
     locked" when another process committed in between, instead of waiting for the busy timeout.
     """
     memory = is_memory_sqlite(engine.url)
-    _writer_locks[engine] = WriterLock(_sqlite_file(engine.url))
+    _writer_locks[engine] = WriterLock(_sqlite_file(engine.url), SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -207,8 +207,8 @@ def get_engine(url: sa.URL, on_create: Callable[[sa.Engine], None] | None = None
 def _reset_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
-    for engine in list(_writer_locks):  # another thread may have held one at the fork
-        _writer_locks[engine] = WriterLock(_sqlite_file(engine.url))
+    for engine, lock in list(_writer_locks.items()):
+        _writer_locks[engine] = lock.for_forked_child()
     for engine in _engines.values():
         # New pools in the child; the parent's connections stay open (and usable) in the parent.
         engine.dispose(close=False)
