@@ -6,7 +6,9 @@ import fcntl
 import multiprocessing
 import multiprocessing.synchronize
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,40 @@ def test_sqlite_writers_of_other_processes_queue_for_the_lock_too(tmp_path: Path
     assert writer.exitcode == 0
     assert store.get_experiment_by_name("other") is not None
     assert (tmp_path / "db.sqlite-writer.lock").exists()
+
+
+def _fork_while_writing(uri: str, artifacts: str, child_pid: multiprocessing.Queue) -> None:
+    """Holds the store's write lock, forks a child that lingers, and waits to be killed (never releasing)."""
+    store = SqlStore(uri, artifacts)
+    with engine_module.writer_lock(store.engine):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        child_pid.put(pid)
+        time.sleep(60)
+
+
+def test_a_writer_killed_while_holding_the_lock_frees_it_although_its_forked_child_lives_on(tmp_path: Path) -> None:
+    """The child's copy of the held lock file is closed at the fork, so the lock dies with the writer."""
+    uri = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    SqlStore(uri, str(tmp_path))
+    context = multiprocessing.get_context("spawn")
+    child_pid = context.Queue()
+    writer = context.Process(target=_fork_while_writing, args=(uri, str(tmp_path), child_pid))
+    writer.start()
+    child = child_pid.get(timeout=60)
+    try:
+        assert _held_elsewhere(tmp_path / "db.sqlite-writer.lock")
+        writer.kill()
+        # Not join(): it waits for a pipe that the forked child holds open too.
+        deadline = time.monotonic() + 30
+        while writer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with WriterLock(str(tmp_path / "db.sqlite"), 5.0):  # the child still runs, without the lock
+            os.kill(child, 0)
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def _held_elsewhere(lock_file: Path) -> bool:

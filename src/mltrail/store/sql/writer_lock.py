@@ -49,7 +49,7 @@ class WriterLock:
     transaction, and no long-lived descriptor to leak when the engine goes away."""
 
     def __init__(self, database_path: str | None, timeout_s: float) -> None:
-        self.database_path = database_path
+        self._database_path = database_path
         self._path = database_path + LOCK_FILE_SUFFIX if database_path and fcntl is not None else None
         self._timeout_s = timeout_s
         self._threads = threading.RLock()
@@ -62,7 +62,7 @@ class WriterLock:
         its own descriptor, and releases it, or loses it when it dies."""
         if self._fd is not None:
             os.close(self._fd)
-        return WriterLock(self.database_path, self._timeout_s)
+        return WriterLock(self._database_path, self._timeout_s)
 
     def __enter__(self) -> WriterLock:
         self._threads.acquire()
