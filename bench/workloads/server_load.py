@@ -20,10 +20,12 @@ Two layers of the official client make the calls:
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 
 import _common as c
 
@@ -72,20 +74,28 @@ def _setup(client) -> dict:
     return {"load": load, "target": target, "search": search}
 
 
+def _thread_run(client, ids: dict) -> tuple[str, Iterator[int]]:
+    """A run for the writes of the calling thread, and the numbers of its successive calls."""
+    return client.create_run(ids["load"]).info.run_id, itertools.count()
+
+
+def _batch_points(call: int) -> list[tuple[str, int]]:
+    """``(key, step)`` of the 1,000 metrics of a thread's ``call``-th log-batch: 10 keys × 100 new steps."""
+    return [(f"b{k % 10}", call * 100 + k // 10) for k in range(1000)]
+
+
 def _entities_operation(client, name: str, ids: dict):
     """A zero-argument callable making one ``MlflowClient`` call of ``name`` (writes go to a run of the calling
     thread)."""
     from mlflow.entities import Metric
 
     if name in ("log_metric", "log_batch"):
-        run_id = client.create_run(ids["load"]).info.run_id
-        step = iter(range(10**9))
+        run_id, calls = _thread_run(client, ids)
         if name == "log_metric":
-            return lambda: client.log_metric(run_id, "x", 0.5, step=next(step))
+            return lambda: client.log_metric(run_id, "x", 0.5, step=next(calls))
 
         def log_batch() -> None:
-            base = next(step) * 100
-            metrics = [Metric(f"b{k % 10}", 0.5, c.BASE_TIMESTAMP, base + k // 10) for k in range(1000)]
+            metrics = [Metric(key, 0.5, c.BASE_TIMESTAMP, step) for key, step in _batch_points(next(calls))]
             client.log_batch(run_id, metrics=metrics)
 
         return log_batch
@@ -112,17 +122,15 @@ def _rest_operation(client, name: str, ids: dict):
         return json.loads(response.content)
 
     if name in ("log_metric", "log_batch"):
-        run_id = client.create_run(ids["load"]).info.run_id
-        step = iter(range(10**9))
+        run_id, calls = _thread_run(client, ids)
         if name == "log_metric":
             point = {"run_id": run_id, "run_uuid": run_id, "key": "x", "value": 0.5, "timestamp": c.BASE_TIMESTAMP}
-            return lambda: send("POST", "runs/log-metric", json=point | {"step": next(step)})
+            return lambda: send("POST", "runs/log-metric", json=point | {"step": next(calls)})
 
         def log_batch() -> None:
-            base = next(step) * 100
             metrics = [
-                {"key": f"b{k % 10}", "value": 0.5, "timestamp": c.BASE_TIMESTAMP, "step": base + k // 10}
-                for k in range(1000)
+                {"key": key, "value": 0.5, "timestamp": c.BASE_TIMESTAMP, "step": step}
+                for key, step in _batch_points(next(calls))
             ]
             send("POST", "runs/log-batch", json={"run_id": run_id, "metrics": metrics})
 
