@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from mltrail.entities import Metric
 from mltrail.store.analytics import BLOCK_STEPS
-from mltrail.store.sql import SqlStore
+from mltrail.store.sql import SqlStore, chunks
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.blocks import COLUMNS, summarize
 from mltrail.store.sql.migrate import upgrade
@@ -34,9 +34,11 @@ def _stored_blocks(connection: sa.Connection, run_id: str | None = None) -> list
 
 
 def _expected_blocks(connection: sa.Connection, run_id: str | None = None) -> list[tuple]:
-    m = t.metrics
-    points = connection.execute(sa.select(m).where(_run_pks(run_id)).order_by(*m.primary_key)).all()
-    return summarize([tuple(point) for point in points])
+    c = t.metric_chunks.c
+    stored = connection.execute(sa.select(c.run_pk, c.key, c.data).where(_run_pks(run_id)))
+    points = sorted(point for run_pk, key, data in stored for point in chunks.write_points(run_pk, key, data))
+    assert len(set(points)) == len(points), "a point is stored twice"
+    return summarize(points)
 
 
 def _random_batch(rng: random.Random, size: int) -> list[Metric]:

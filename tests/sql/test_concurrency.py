@@ -77,11 +77,11 @@ def test_sixteen_concurrent_writers(store: SqlStore, new_experiment: str, db_uri
             writer = int(run.info.run_name.split("-")[1])
             assert run.data.metrics["k3"] == float(writer * 1000 + points_per_writer - 1)
             assert run.data.metrics["single"] == float(BATCHES - 1)
-    m, r = t.metrics, t.runs
+    c, r = t.metric_chunks, t.runs
     with store.engine.connect() as connection:
         total = connection.execute(
-            sa.select(sa.func.count())
-            .select_from(m.join(r, r.c.id == m.c.run_pk))
+            sa.select(sa.func.sum(c.c.points))
+            .select_from(c.join(r, r.c.id == c.c.run_pk))
             .where(r.c.experiment_id == int(new_experiment))
         ).scalar()
     assert total == (SHARED_RUNS + 1) * WRITERS * points_per_writer * KEYS + WRITERS * BATCHES

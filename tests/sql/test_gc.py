@@ -89,7 +89,7 @@ def _rows_of_experiment(store: SqlStore, experiment_id: str) -> dict[str, int]:
     run_pks = sa.select(t.runs.c.id).where(t.runs.c.experiment_id == eid)
     counts = {}
     with store.engine.connect() as connection:
-        for table in (t.metrics, t.latest_metrics, t.params, t.tags, t.inputs, t.input_tags):
+        for table in (t.metric_chunks, t.latest_metrics, t.metric_blocks, t.params, t.tags, t.inputs, t.input_tags):
             query = sa.select(sa.func.count()).select_from(table).where(table.c.run_pk.in_(run_pks))
             counts[table.name] = connection.execute(query).scalar()
         for table in (t.runs, t.datasets, t.experiment_tags):
@@ -110,7 +110,7 @@ def test_hard_deletes_remove_every_row(store: SqlStore) -> None:
     store.delete_run(run_ids[0])
     store.hard_delete_run(run_ids[0])
     counts = _rows_of_experiment(store, experiment)
-    assert counts["runs"] == 1 and counts["metrics"] == 1 and counts["input_tags"] == 1
+    assert counts["runs"] == 1 and counts["metric_chunks"] == 1 and counts["input_tags"] == 1
     store.delete_experiment(experiment)
     store.hard_delete_experiment(experiment)
     assert set(_rows_of_experiment(store, experiment).values()) == {0}

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mltrail.entities import ViewType
 from mltrail.search.ast import Identifier
 from mltrail.store import analytics as a
+from mltrail.store.bucket_arrays import bucket_arrays
 from mltrail.store.file import _fs
 from mltrail.store.file._meta import run_info_from_meta
 from mltrail.store.file._metrics import history, to_metric
 from mltrail.store.file._runs import METRICS_DIR, PARAMS_DIR, TAGS_DIR, RunFolder, RunRow, key_path
 from mltrail.validation import validate_key
-
-if TYPE_CHECKING:
-    import numpy as np
 
 
 class FileAnalytics:
@@ -138,7 +136,7 @@ def _downsample(
     if columns is None:
         metrics = [to_metric(key, p) for p in history(data, key, folder.experiment_id)] if data else []
         return a.bucket_min_max(a.history_points(metrics, axis, origin), buckets, x_min, x_max)
-    return _bucket_arrays(*columns, axis, origin, buckets, x_min, x_max)
+    return bucket_arrays(*columns, axis, origin, buckets, x_min, x_max)
 
 
 def _numpy_columns(data: bytes) -> tuple[Any, Any, Any, int] | None:
@@ -162,61 +160,3 @@ def _numpy_columns(data: bytes) -> tuple[Any, Any, Any, int] | None:
     odd = zip(timestamps[~finite].tolist(), values[~finite].tolist(), steps[~finite].tolist(), strict=True)
     non_finite = len({(ts, repr(v), s) for ts, v, s in odd})
     return timestamps[finite], values[finite], steps[finite], non_finite
-
-
-def _bucket_arrays(
-    timestamps: np.ndarray,
-    values: np.ndarray,
-    steps: np.ndarray,
-    non_finite: int,
-    axis: str,
-    origin: int,
-    buckets: int,
-    x_min: float | None,
-    x_max: float | None,
-) -> a.Series:
-    """:func:`mltrail.store.analytics.bucket_min_max` over finite points, with array operations.
-
-    One stable sort by (x, second, value) puts a point logged twice (a retried write) next to itself, and it
-    counts once, as in ``get_metric_history``. (Values are ordered by their bits made monotonic, so -0.0 comes
-    before 0.0 at an identical step and time, where the generic order keeps file order.)"""
-    import numpy as np
-
-    x, second = (steps, timestamps) if axis == "step" else (timestamps - origin, steps)
-    bits = values.view(np.int64)
-    ordered_bits = bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))  # sorts like the values
-    order = np.lexsort((ordered_bits, second, x))
-    x, second, bits, y = x[order], second[order], bits[order], values[order]
-    distinct = np.ones(len(x), dtype=bool)
-    distinct[1:] = (x[1:] != x[:-1]) | (second[1:] != second[:-1]) | (bits[1:] != bits[:-1])
-    if not distinct.all():
-        x, y = x[distinct], y[distinct]
-    low, high = a.int_range(x_min, x_max)
-    start = int(np.searchsorted(x, low, "left")) if low is not None else 0
-    end = int(np.searchsorted(x, high, "right")) if high is not None else len(x)
-    inside = max(0, end - start)
-    sampled = inside > 2 * buckets
-    kept = np.arange(start, max(start, end))
-    if sampled:
-        kept = start + _extreme_indices(x[start:end], y[start:end], buckets)
-    if x_min is not None and start > 0:
-        kept = np.concatenate(([start - 1], kept))
-    if x_max is not None and end < len(x):
-        kept = np.concatenate((kept, [end]))
-    return a.Series(x[kept].tolist(), y[kept].tolist(), inside, sampled, non_finite)
-
-
-def _extreme_indices(x: np.ndarray, y: np.ndarray, buckets: int) -> np.ndarray:
-    """Indices of the first and last points and of each bucket's first minimum and first maximum, sorted."""
-    import numpy as np
-
-    origin, width = a.bucket_grid(int(x[0]), int(x[-1]), buckets)
-    bucket = np.minimum(((x - origin) / width).astype(np.int64), buckets - 1)  # non-decreasing: x is sorted
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(bucket)) + 1))
-    segment = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(x))))
-    keep = [np.array([0, len(x) - 1])]
-    for extreme in (np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)):
-        holders = np.flatnonzero(y == extreme[segment])
-        _, first = np.unique(segment[holders], return_index=True)
-        keep.append(holders[first])
-    return np.unique(np.concatenate(keep))

@@ -6,9 +6,9 @@ the last finite point by ``(step, timestamp, value)``, the first minimum and the
 step, then timestamp), the number of non-finite points, and the timestamp range of all its points.
 
 A write merges its batch's summary of each block into the stored row with one upsert. Because the summary
-counts points, it may only see points that were not stored before: when the history insert reports fewer new
-rows than it was given (a client re-sent a batch), the touched blocks are rebuilt from the stored history
-instead, each read through the primary key within its timestamp range.
+counts points, it may only see points that were not stored before: when some of the write's chunks were stored
+already (a concurrent retry of the same batch stored them first), the touched blocks are rebuilt from the stored
+history instead, each from the chunks whose step range meets the block's.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mltrail.store.analytics import BLOCK_STEPS
+from mltrail.store.sql import chunks
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.bulk import Batch, BulkInsert
 from mltrail.store.sql.expressions import lex_greater
@@ -159,35 +160,26 @@ def _writers(dialect: sa.Dialect) -> tuple[BulkInsert, BulkInsert]:
     )
 
 
-def record(connection: sa.Connection, batch: Batch, points: Sequence[Point], inserted: int) -> None:
-    """Queue in ``batch`` the accounting for history ``points`` (sorted, distinct) of which ``inserted`` were new.
-    When some were stored already, the blocks are rebuilt from the history, which must hold the points by now."""
+def record(connection: sa.Connection, batch: Batch, points: Sequence[Point], *, complete: bool) -> None:
+    """Queue in ``batch`` the accounting for the new history ``points`` (sorted, distinct); ``complete`` tells
+    whether all of them were stored by this write. If not, the blocks are rebuilt from the stored history, which
+    must hold the points by now."""
     merge, replace = _writers(connection.dialect)
     summaries = summarize(points)
-    if inserted == len(points):
+    if complete:
         batch.add(merge, summaries)
         return
     batch.add(replace, [_rebuilt(connection, row) for row in summaries])
 
 
 def _rebuilt(connection: sa.Connection, batch: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The summary of a whole block, read from the history: the block's stored points lie within the stored
-    row's timestamp range or the batch's."""
+    """The summary of a whole block, read from the stored chunks whose step range meets the block's."""
     run_pk, key, block = batch[:3]
-    b, m = t.metric_blocks, t.metrics
+    c = t.metric_chunks.c
+    low, high = block * BLOCK_STEPS, (block + 1) * BLOCK_STEPS - 1
     stored = connection.execute(
-        sa.select(b.c.ts_from, b.c.ts_to).where(b.c.run_pk == run_pk, b.c.key == key, b.c.block == block)
-    ).one_or_none()
-    ts_from, ts_to = batch[-2:]
-    if stored is not None:
-        ts_from, ts_to = min(ts_from, stored.ts_from), max(ts_to, stored.ts_to)
-    points = connection.execute(
-        sa.select(m.c.run_pk, m.c.key, m.c.timestamp, m.c.step, m.c.value_class, m.c.value).where(
-            m.c.run_pk == run_pk,
-            m.c.key == key,
-            m.c.timestamp.between(ts_from, ts_to),
-            m.c.step.between(block * BLOCK_STEPS, (block + 1) * BLOCK_STEPS - 1),
-        )
-    )
-    (row,) = summarize([tuple(p) for p in points])
+        sa.select(c.data).where(c.run_pk == run_pk, c.key == key, c.step_to >= low, c.step_from <= high)
+    ).scalars()
+    points = {point for data in stored for point in chunks.write_points(run_pk, key, data) if low <= point[3] <= high}
+    (row,) = summarize(sorted(points))
     return row

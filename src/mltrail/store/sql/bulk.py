@@ -3,7 +3,7 @@
 - PostgreSQL: ``INSERT .. SELECT * FROM unnest(<one array literal per column>) ON CONFLICT ..``, a single
   statement with one parameter per column whatever the number of rows (psycopg's executemany would send one
   statement per row). orjson writes each column as a JSON array, which is the array literal once its brackets
-  are swapped for braces (unless it escaped a character: see :func:`_array_literal`); that is about 10x faster
+  are swapped for braces (unless it escaped a character: see :func:`array_literal`); that is about 10x faster
   than the driver dumps arrays, and the server parses array literals in about half the time it takes to pick
   fields out of JSON rows. Row values must be str, int64, None or finite floats (metrics store non-finite
   values as a class code and 0.0): orjson writes floats in their shortest round-trip form, which PostgreSQL
@@ -134,7 +134,7 @@ class BulkInsert:
     def _arrays(self, rows: Sequence[tuple[Any, ...]], prefix: str = "c", keyed: bool = False) -> dict[str, str]:
         """The parameters of the PostgreSQL statement: one array literal per column (but the first, if keyed)."""
         columns = enumerate(zip(*rows, strict=True))
-        return {f"{prefix}{i}": _array_literal(column) for i, column in columns if i or not keyed}
+        return {f"{prefix}{i}": array_literal(column) for i, column in columns if i or not keyed}
 
     def _postgres_part(self, prefix: str, keyed: bool) -> str:
         """The PostgreSQL statement with its parameters renamed ``<prefix><i>``, as part of a :class:`Batch`."""
@@ -257,12 +257,14 @@ def _postgres_statement(
     )
 
 
-def _array_literal(values: Sequence[Any]) -> str:
-    r"""PostgreSQL's literal of an array of str, int, float or None values.
+def array_literal(values: Sequence[Any]) -> str:
+    r"""PostgreSQL's literal of an array of str, int, float or None values, or of bytes values (in hex).
 
     A JSON array is that literal between braces instead of brackets (``null`` is NULL in both), as long as it
     has no escape sequence: JSON writes ``"``, ``\`` and control characters as escapes (``\"``, ``\\``,
     ``\n``...) that an array literal reads differently, so only then are the strings quoted one by one."""
+    if values and isinstance(values[0], bytes):
+        return "{" + ",".join(f'"\\\\x{value.hex()}"' for value in values) + "}"
     text = orjson.dumps(values).decode()
     if "\\" not in text:
         return "{" + text[1:-1] + "}"

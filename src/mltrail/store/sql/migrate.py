@@ -24,7 +24,7 @@ from mltrail.errors import ErrorCode, MltrailException
 from mltrail.store.sql.engine import WRITE_OPTION, is_memory_sqlite
 
 #: The newest revision in ``migrations/versions`` (a test checks they agree).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 #: Our own version table, so an MLflow database (``alembic_version``) is never mistaken for ours.
 VERSION_TABLE = "mltrail_alembic_version"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")

@@ -6,12 +6,12 @@ migrated database matches this module, so the two never drift apart.
 Design notes:
 - Runs have an integer surrogate key ``runs.id``; every per-run table references it instead of the 32-character
   run id, which keeps the metric history (10^8 rows and more) and its indexes small.
-- ``metrics`` is keyed by ``(run_pk, key, timestamp, step, value_class, value)``: one key's history is a single
-  index range already in MLflow's history order, and a point logged twice (client retries) is stored once.
-  SQLite stores it ``WITHOUT ROWID`` and InnoDB clusters it by that key, so reading a history touches only the
-  rows it returns.
-- Metric values: MySQL's DOUBLE cannot hold NaN or ±Inf, so every dialect stores ``value`` (0 when not finite)
-  plus ``value_class`` (see :data:`NEG_INF` ...). ``(value_class, value)`` sorts in IEEE order with NaN last.
+- ``metric_chunks`` holds metric histories, the points of one write to one (run, key) packed in one row
+  (:mod:`mltrail.store.sql.chunks`): a row per point cost more than everything else a write does. A history is
+  one primary-key range; SQLite stores it ``WITHOUT ROWID`` and InnoDB clusters it by that key.
+- Metric values in columns: MySQL's DOUBLE cannot hold NaN or ±Inf, so ``latest_metrics`` stores ``value``
+  (0 when not finite) plus ``value_class`` (see :data:`NEG_INF` ...). ``(value_class, value)`` sorts in IEEE
+  order with NaN last. Chunks hold IEEE doubles as they are.
 - ``latest_metrics`` holds, per run and key, the latest point (max step, then timestamp, then value) and the min
   and max values, maintained on every write so that search never scans the history.
 - ``metric_blocks`` summarises each history per block of steps, also on every write, so that a chart of a
@@ -33,6 +33,10 @@ NAN = 2
 
 #: Large text (param/tag values, dataset schemas): TEXT, LONGTEXT on MySQL where TEXT is only 64 KB.
 LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+#: A chunk's packed points: BYTEA, BLOB, LONGBLOB on MySQL where BLOB is only 64 KB.
+Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+#: A 16-byte hash in a primary key (MySQL cannot index a BLOB whole).
+Digest = sa.LargeBinary().with_variant(mysql.VARBINARY(16), "mysql", "mariadb")
 #: 64-bit integer primary keys; SQLite needs the ``INTEGER`` spelling for an auto-increment rowid alias.
 IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -114,17 +118,20 @@ tags = sa.Table(
     sa.Column("value", LongText, nullable=False),
 )
 
-metrics = sa.Table(
-    "metrics",
+metric_chunks = sa.Table(
+    "metric_chunks",
     metadata,
-    # No foreign key: checking it per point doubled the cost of logging on PostgreSQL. Points are written only
-    # for a run just read in the same transaction, and hard_delete_run removes them explicitly.
+    # No foreign key, so that MySQL's INSERT IGNORE counts the chunks it stores (see bulk.py); hard deletes remove
+    # a run's chunks explicitly.
     sa.Column("run_pk", IdType, primary_key=True),
     sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
-    sa.Column("timestamp", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("value_class", sa.SmallInteger, primary_key=True, autoincrement=False),
-    sa.Column("value", sa.Double, primary_key=True),
+    sa.Column("ts_to", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("digest", Digest, primary_key=True),
+    sa.Column("ts_from", sa.BigInteger, nullable=False),
+    sa.Column("step_from", sa.BigInteger, nullable=False),
+    sa.Column("step_to", sa.BigInteger, nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("data", Blob, nullable=False),
     sqlite_with_rowid=False,
 )
 

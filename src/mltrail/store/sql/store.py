@@ -720,7 +720,7 @@ class SqlStore(SqlAnalytics):
 
         def delete(connection: sa.Connection) -> None:
             row = self._run_row(connection, run_id)
-            connection.execute(sa.delete(t.metrics).where(t.metrics.c.run_pk == row.id))
+            connection.execute(sa.delete(t.metric_chunks).where(t.metric_chunks.c.run_pk == row.id))
             connection.execute(sa.delete(t.runs).where(t.runs.c.id == row.id))
 
         self._write(delete)
@@ -731,7 +731,7 @@ class SqlStore(SqlAnalytics):
         def delete(connection: sa.Connection) -> None:
             row = self._experiment_row(connection, experiment_id)
             run_pks = sa.select(t.runs.c.id).where(t.runs.c.experiment_id == row.experiment_id)
-            connection.execute(sa.delete(t.metrics).where(t.metrics.c.run_pk.in_(run_pks)))
+            connection.execute(sa.delete(t.metric_chunks).where(t.metric_chunks.c.run_pk.in_(run_pks)))
             connection.execute(sa.delete(t.experiments).where(t.experiments.c.experiment_id == row.experiment_id))
 
         self._write(delete)

@@ -25,10 +25,10 @@ import sqlalchemy as sa
 
 from mltrail.entities import DatasetInput, Metric, Param, RunTag
 from mltrail.errors import MltrailException
-from mltrail.store.sql import blocks
+from mltrail.store.sql import blocks, chunks
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.blocks import Point
-from mltrail.store.sql.bulk import Batch, BulkInsert
+from mltrail.store.sql.bulk import Batch, BulkInsert, array_literal
 from mltrail.store.sql.expressions import lex_greater
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -68,7 +68,6 @@ def _replace_value(new: Any, old: Any) -> list[tuple[str, Any]]:
     return [("value", new.value)]
 
 
-_METRIC_COLUMNS = ("run_pk", "key", "timestamp", "step", "value_class", "value")
 _SUMMARY_COLUMNS = (
     "run_pk",
     "key",
@@ -88,8 +87,8 @@ _DATASET_COLUMNS = ("experiment_id", "name", "digest", "source_type", "source", 
 def _writers(dialect: sa.Dialect) -> dict[str, BulkInsert]:
     """The bulk writers of one dialect, compiled once."""
     return {
-        "metrics": BulkInsert(dialect, t.metrics, _METRIC_COLUMNS),
-        "new_metrics": BulkInsert(dialect, t.metrics, _METRIC_COLUMNS, strict=True),
+        "chunks": BulkInsert(dialect, t.metric_chunks, chunks.COLUMNS),
+        "new_chunks": BulkInsert(dialect, t.metric_chunks, chunks.COLUMNS, strict=True),
         "latest": BulkInsert(dialect, t.latest_metrics, _SUMMARY_COLUMNS, _summary_assignments),
         "params": BulkInsert(dialect, t.params, ("run_pk", "key", "value")),
         "new_params": BulkInsert(dialect, t.params, ("run_pk", "key", "value"), strict=True),
@@ -102,12 +101,31 @@ def _writers(dialect: sa.Dialect) -> dict[str, BulkInsert]:
 
 
 @lru_cache(maxsize=16)
-def _active_run_pk(dialect: sa.Dialect) -> str:
-    """The query of the ``runs.id`` of the active run with the bound ``run_id``, compiled once."""
+def _active_run_pk(dialect: sa.Dialect, guarded: bool) -> str:
+    """The query of the ``runs.id`` of the active run with the bound ``run_id``, compiled once. If ``guarded``,
+    it also finds no run when a stored chunk may hold a point of the chunks described by the bound arrays
+    ``g_key``, ``g_ts_from``, ``g_ts_to``, ``g_step_from``, ``g_step_to`` (PostgreSQL only)."""
     active = t.runs.c.lifecycle_stage == sa.literal_column("'active'")
-    return str(
-        sa.select(t.runs.c.id).where(t.runs.c.run_uuid == sa.bindparam("run_id"), active).compile(dialect=dialect)
-    )
+    query = sa.select(t.runs.c.id).where(t.runs.c.run_uuid == sa.bindparam("run_id"), active)
+    if guarded:
+        query = query.where(_NO_OVERLAPPING_CHUNK)
+    return str(query.compile(dialect=dialect))
+
+
+#: No stored chunk of the run in the enclosing query meets the new chunks' ranges (see :func:`chunks.overlap`).
+_NO_OVERLAPPING_CHUNK = sa.text(
+    """NOT EXISTS (SELECT 1 FROM unnest(CAST(:g_key AS TEXT[]), CAST(:g_ts_from AS BIGINT[]),
+    CAST(:g_ts_to AS BIGINT[]), CAST(:g_step_from AS BIGINT[]), CAST(:g_step_to AS BIGINT[]))
+    AS g(key, ts_from, ts_to, step_from, step_to)
+    JOIN metric_chunks AS c ON c.run_pk = runs.id AND c.key = g.key COLLATE "C" AND c.ts_to >= g.ts_from
+    AND c.ts_from <= g.ts_to AND c.step_to >= g.step_from AND c.step_from <= g.step_to)"""
+)
+
+
+def _guard_arrays(chunk_rows: Sequence[chunks.ChunkRow]) -> dict[str, str]:
+    """The bound arrays of a guarded :func:`_active_run_pk` for ``chunk_rows``."""
+    columns = {"key": 1, "ts_to": 2, "ts_from": 4, "step_from": 5, "step_to": 6}
+    return {f"g_{name}": array_literal([row[i] for row in chunk_rows]) for name, i in columns.items()}
 
 
 @lru_cache(maxsize=16)
@@ -132,7 +150,7 @@ def insert_run(connection: sa.Connection, run: dict[str, Any], tags: Sequence[Ru
 
 
 class AlreadyStored(Exception):
-    """Some params or history points of a :func:`log_new_run_data` call are stored already (a client sent a
+    """Some params or history chunks of a :func:`log_new_run_data` call are stored already (a client sent a
     batch again, or logged a param again): nothing was written. Write with :func:`log_run_data` instead."""
 
 
@@ -141,23 +159,28 @@ def log_new_run_data(
 ) -> bool:
     """PostgreSQL: :func:`log_run_data` for a batch whose params and points are all new, in one statement that
     also finds the active run (:meth:`~mltrail.store.sql.bulk.Batch.execute_keyed`); being atomic, it needs no
-    transaction around it. Params and points are inserted with plain INSERTs, about half the server's work of
+    transaction around it. Params and chunks are inserted with plain INSERTs, about half the server's work of
     skipping conflicts (see :class:`~mltrail.store.sql.bulk.BulkInsert`): if any is stored already, the statement
-    fails and this raises :class:`AlreadyStored`. Returns False, having written nothing, if the run is not active.
-    A ``mlflow.runName`` tag is not for this function, as it renames the run."""
+    fails and this raises :class:`AlreadyStored`. Returns False, having written nothing, if the run is not active
+    or a stored chunk may hold some of the points (the guard of :func:`_active_run_pk`). A ``mlflow.runName`` tag
+    is not for this function, as it renames the run."""
     writers = _writers(connection.dialect)
     batch = Batch()
     wanted = {param.key: param.value for param in params}
     batch.add(writers["new_params"], _key_value_rows(0, wanted))
+    key_params: dict[str, str] = {"run_id": run_id}
     if metrics:
         # The first column of each row (the run) comes from the statement: 0 stands in for it.
         points = _distinct_points(0, metrics)
-        batch.add(writers["new_metrics"], points)
+        chunk_rows = chunks.rows(points)
+        key_params.update(_guard_arrays(chunk_rows))
+        batch.add(writers["new_chunks"], chunk_rows)
         batch.add(writers["latest"], _summaries(points))
-        blocks.record(connection, batch, points, len(points))
+        blocks.record(connection, batch, points, complete=True)
     batch.add(writers["tags"], _key_value_rows(0, {tag.key: tag.value for tag in tags}))
+    key = _active_run_pk(connection.dialect, bool(metrics))
     try:
-        return batch.execute_keyed(connection, _active_run_pk(connection.dialect), {"run_id": run_id}) is not None
+        return batch.execute_keyed(connection, key, key_params) is not None
     except sa.exc.IntegrityError as error:  # only the plain INSERTs can conflict
         raise AlreadyStored from error
 
@@ -172,7 +195,7 @@ def log_run_data(
 ) -> None:
     """Write a batch of run data: params (see :func:`_check_params`), metric points (a point already stored is
     skipped) with their per-key summaries, and tags (the last value of a key wins; ``mlflow.runName`` also
-    renames the run). The history goes first, as the block summaries depend on how many points were new; the
+    renames the run). The history goes first, as the block summaries depend on which points were new; the
     other writes form one :class:`~mltrail.store.sql.bulk.Batch`, a single statement on PostgreSQL."""
     writers = _writers(connection.dialect)
     batch = Batch()
@@ -180,9 +203,14 @@ def log_run_data(
     params_write = batch.add(writers["params"], _key_value_rows(run_pk, wanted))
     if metrics:
         points = _distinct_points(run_pk, metrics)
-        inserted = writers["metrics"].execute(connection, points)
+        chunk_rows = chunks.rows(points)
+        new_points = _unstored(connection, run_pk, points, chunk_rows)
+        if len(new_points) < len(points):
+            chunk_rows = chunks.rows(new_points)
+        # A chunk stored meanwhile by a concurrent retry of the same batch is skipped: then the blocks are rebuilt.
+        complete = writers["chunks"].execute(connection, chunk_rows) == len(chunk_rows)
         batch.add(writers["latest"], _summaries(points))
-        blocks.record(connection, batch, points, inserted)
+        blocks.record(connection, batch, new_points, complete=complete)
     latest = {tag.key: tag.value for tag in tags}
     batch.add(writers["tags"], _key_value_rows(run_pk, latest))
     counts = batch.execute(connection)
@@ -190,6 +218,19 @@ def log_run_data(
         _check_params(connection, run_pk, run_id, wanted, counts[params_write])
     if RUN_NAME_TAG in latest:
         connection.execute(sa.update(t.runs).where(t.runs.c.id == run_pk).values(name=latest[RUN_NAME_TAG]))
+
+
+def _unstored(
+    connection: sa.Connection, run_pk: int, points: list[Point], chunk_rows: Sequence[chunks.ChunkRow]
+) -> list[Point]:
+    """``points`` (sorted, distinct; ``chunk_rows`` packs them) less those that a stored chunk holds already. Only
+    chunks whose ranges meet the new ones' are read: usually none, as a run logs forward in time."""
+    c = t.metric_chunks.c
+    overlapping = connection.execute(sa.select(c.key, c.data).where(chunks.overlap(run_pk, chunk_rows))).all()
+    if not overlapping:
+        return points
+    stored = {point for key, data in overlapping for point in chunks.write_points(run_pk, key, data)}
+    return [point for point in points if point not in stored]
 
 
 def _distinct_points(run_pk: int, metrics: Sequence[Metric]) -> list[Point]:

@@ -39,6 +39,16 @@ def long_text() -> sa.types.TypeEngine[str]:
     return mysql.LONGTEXT() if is_mysql() else sa.Text()
 
 
+def blob() -> sa.types.TypeEngine[bytes]:
+    """LONGBLOB on MySQL, where BLOB holds only 64 KB."""
+    return mysql.LONGBLOB() if is_mysql() else sa.LargeBinary()
+
+
+def digest() -> sa.types.TypeEngine[bytes]:
+    """A 16-byte hash in a primary key: VARBINARY(16) on MySQL, which cannot index a whole BLOB."""
+    return mysql.VARBINARY(16) if is_mysql() else sa.LargeBinary()
+
+
 def id_type() -> sa.types.TypeEngine[int]:
     return sa.Integer() if _dialect().name == "sqlite" else sa.BigInteger()
 

@@ -1,0 +1,153 @@
+"""Metric histories stored as chunks: the points one write added to one (run, key), packed in one row.
+
+A row per point cost PostgreSQL about 3 µs of server time per point (a heap tuple, a primary-key entry and their
+WAL records), far more than the client's work; a chunk of 1,000 points costs about as much as one such row. Each
+``metric_chunks`` row holds:
+
+- ``data``: the points in history order, ``(timestamp, step, value)`` ascending with values ordered
+  ``-inf < numbers < +inf < NaN``, as three little-endian arrays one after the other: int64 timestamps, int64
+  steps, IEEE float64 values (NaN and ±Inf as they are; this is the stored format, which migrations rely on);
+- ``points`` and the ranges ``ts_from..ts_to`` and ``step_from..step_to`` of its points, so that readers and
+  writers find the chunks that may hold a point without unpacking any;
+- ``digest``: a BLAKE2b hash of ``data``. The primary key ``(run_pk, key, ts_to, digest)`` makes a client's
+  retried batch (the same points again) a conflict, and orders a history's chunks by their last timestamp.
+
+Writers store only points that no chunk of the series holds yet (:func:`overlap` finds the chunks to check), so
+a history never holds a point twice; readers still merge chunks whose ranges overlap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from array import array
+from collections.abc import Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+import sqlalchemy as sa
+
+from mltrail.store.sql import schema as t
+
+#: A chunk row in the order of :data:`COLUMNS`.
+ChunkRow = tuple[int, str, int, bytes, int, int, int, int, bytes]
+COLUMNS = ("run_pk", "key", "ts_to", "digest", "ts_from", "step_from", "step_to", "points", "data")
+#: A point as histories are read: ``(value, timestamp, step)``, the positional order of ``Metric`` after its key.
+HistoryPoint = tuple[float, int, int]
+
+_LITTLE_ENDIAN = sys.byteorder == "little"
+_NON_FINITE = {t.NEG_INF: -float("inf"), t.POS_INF: float("inf"), t.NAN: float("nan")}
+_KEY = itemgetter(1)
+
+
+def pack(timestamps: Sequence[int], steps: Sequence[int], values: Sequence[float]) -> bytes:
+    """The ``data`` of a chunk whose points are given as three parallel columns, already in history order."""
+    columns = (array("q", timestamps), array("q", steps), array("d", values))
+    if not _LITTLE_ENDIAN:
+        for column in columns:
+            column.byteswap()
+    return b"".join(column.tobytes() for column in columns)
+
+
+def unpack(data: bytes) -> tuple[list[int], list[int], list[float]]:
+    """``(timestamps, steps, values)`` of a chunk's ``data``."""
+    size = len(data) // 3
+    columns = (array("q", data[:size]), array("q", data[size : 2 * size]), array("d", data[2 * size :]))
+    if not _LITTLE_ENDIAN:
+        for column in columns:
+            column.byteswap()
+    return columns[0].tolist(), columns[1].tolist(), columns[2].tolist()
+
+
+def as_arrays(datas: Sequence[bytes]) -> tuple[Any, Any, Any, int] | None:
+    """``(timestamps, values, steps)`` numpy arrays of the finite points of chunks' ``data`` (in no set order),
+    and the number of distinct non-finite points; None without numpy."""
+    try:
+        import numpy as np
+    except ImportError:
+        return None
+    parts = [np.frombuffer(data, dtype="<i8").reshape(3, -1) for data in datas]
+    table = np.concatenate(parts, axis=1) if parts else np.empty((3, 0), dtype="<i8")
+    timestamps, steps = table[0].astype(np.int64), table[1].astype(np.int64)
+    values = table[2].view("<f8").astype(np.float64)
+    finite = np.isfinite(values)
+    odd = zip(timestamps[~finite].tolist(), values[~finite].tolist(), steps[~finite].tolist(), strict=True)
+    non_finite = len({(ts, repr(value), step) for ts, value, step in odd})
+    return timestamps[finite], values[finite], steps[finite], non_finite
+
+
+def write_points(run_pk: int, key: str, data: bytes) -> Iterator[tuple[int, str, int, int, int, float]]:
+    """The points of a chunk's ``data`` as the write path's ``(run_pk, key, timestamp, step, value_class, value)``."""
+    for ts, step, value in zip(*unpack(data), strict=True):
+        if value - value == 0:  # finite
+            yield run_pk, key, ts, step, t.FINITE, value
+        else:
+            stored, value_class = t.encode_value(value)
+            yield run_pk, key, ts, step, value_class, stored
+
+
+def rows(points: Sequence[tuple[int, str, int, int, int, float]]) -> list[ChunkRow]:
+    """One chunk row per key of ``points``: the write path's ``(run_pk, key, timestamp, step, value_class, value)``
+    tuples, sorted by key and then in history order, without repeats."""
+    out = []
+    for (run_pk, key), group in groupby(points, itemgetter(0, 1)):
+        series = list(group)
+        timestamps = [p[2] for p in series]
+        steps = [p[3] for p in series]
+        values = [p[5] if p[4] == t.FINITE else _NON_FINITE[p[4]] for p in series]
+        data = pack(timestamps, steps, values)
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        out.append((run_pk, key, timestamps[-1], digest, timestamps[0], min(steps), max(steps), len(series), data))
+    return out
+
+
+def overlap(run_pk: Any, chunk_rows: Sequence[ChunkRow]) -> sa.ColumnElement[bool]:
+    """Condition on ``metric_chunks`` of the stored chunks that may hold a point of ``chunk_rows`` (those of the
+    same key whose timestamp and step ranges both meet the new chunk's); ``run_pk`` is a value or a column."""
+    c = t.metric_chunks.c
+    return sa.and_(
+        c.run_pk == run_pk,
+        sa.or_(
+            *(
+                sa.and_(
+                    c.key == key,
+                    c.ts_to >= ts_from,
+                    c.ts_from <= ts_to,
+                    c.step_to >= step_from,
+                    c.step_from <= step_to,
+                )
+                for _, key, ts_to, _, ts_from, step_from, step_to, _, _ in chunk_rows
+            )
+        ),
+    )
+
+
+def in_history_order(chunks: Sequence[tuple[int, int, bytes]]) -> list[HistoryPoint]:
+    """The points of one history's chunks (``(ts_from, ts_to, data)``, ordered by ``ts_to``) in history order.
+    Chunks whose timestamp ranges are disjoint are simply concatenated (the usual case: a run logs forward in
+    time); otherwise the points are sorted and any point held twice is kept once."""
+    timestamps: list[int] = []
+    steps: list[int] = []
+    values: list[float] = []
+    disjoint, previous_end = True, None
+    for ts_from, ts_to, data in chunks:
+        if previous_end is not None and ts_from <= previous_end:
+            disjoint = False
+        previous_end = ts_to
+        chunk_ts, chunk_steps, chunk_values = unpack(data)
+        timestamps += chunk_ts
+        steps += chunk_steps
+        values += chunk_values
+    points = list(zip(values, timestamps, steps, strict=True))
+    if disjoint:
+        return points
+    distinct = {_history_order(point): point for point in points}
+    return [distinct[order] for order in sorted(distinct)]
+
+
+def _history_order(point: HistoryPoint) -> tuple[int, int, int, float]:
+    """``(timestamp, step, value_class, value)``: sorts like history order, and is equal for equal points (also
+    for NaN, which is not equal to itself)."""
+    value, value_class = t.encode_value(point[0])
+    return point[1], point[2], value_class, value
