@@ -41,11 +41,19 @@ def _pages(store: SqlStore, run_id: str, size: int) -> list[Metric]:
             return history
 
 
-def _chunk_count(store: SqlStore, run_id: str) -> int:
+def _of_run(store: SqlStore, run_id: str, aggregate: sa.ColumnElement[int]) -> int:
     c, r = t.metric_chunks, t.runs
     with store.engine.connect() as connection:
-        query = sa.select(sa.func.count()).select_from(c.join(r, r.c.id == c.c.run_pk)).where(r.c.run_uuid == run_id)
-        return connection.execute(query).scalar_one()
+        query = sa.select(aggregate).select_from(c.join(r, r.c.id == c.c.run_pk)).where(r.c.run_uuid == run_id)
+        return int(connection.execute(query).scalar_one())
+
+
+def _chunk_count(store: SqlStore, run_id: str) -> int:
+    return _of_run(store, run_id, sa.func.count())
+
+
+def _stored_points(store: SqlStore, run_id: str) -> int:
+    return _of_run(store, run_id, sa.func.sum(t.metric_chunks.c.points))
 
 
 def test_a_history_logged_forward_in_time_reads_whole_and_by_pages(store: SqlStore, new_experiment: str) -> None:
