@@ -120,3 +120,34 @@ _RUNS = sa.table("runs", *(sa.column(c) for c in (*_RUN_COLUMNS, "artifact_uri")
 def _run_row(pk: int) -> dict[str, object]:
     values = (pk, f"{pk:032x}", 0, "r", "u", "RUNNING", 0, "active", "/a")
     return dict(zip((*_RUN_COLUMNS, "artifact_uri"), values, strict=True))
+
+
+def _reference_summary(points: list[tuple]) -> list[tuple]:
+    """``summarize`` spelled out point by point: the definition its column-wise code must meet."""
+    rows = []
+    for run_key in sorted({p[:2] for p in points}):
+        series = [p for p in points if p[:2] == run_key]
+        for block in sorted({p[3] // BLOCK_STEPS for p in series}):
+            members = [p for p in series if p[3] // BLOCK_STEPS == block]
+            finite = [(p[3], p[2], p[5]) for p in members if p[4] == t.FINITE]  # (step, ts, value)
+            stamps = [p[2] for p in members]
+            if not finite:
+                extremes: tuple = (0, 0, 0.0) * 4
+            else:
+                low, high = min(v for *_, v in finite), max(v for *_, v in finite)
+                first_low = min(p for p in finite if p[2] == low)
+                first_high = min(p for p in finite if p[2] == high)
+                extremes = (*min(finite), *max(finite), *first_low, *first_high)
+            counts = (len(finite), len(members) - len(finite))
+            rows.append((*run_key, block, *counts, *extremes, min(stamps), max(stamps)))
+    return rows
+
+
+def test_column_wise_summaries_meet_their_definition() -> None:
+    rng = random.Random(11)
+    for _ in range(200):
+        batch = _random_batch(rng, rng.randrange(1, 60))
+        if rng.random() < 0.5:  # steps growing with time, the common case, split into blocks by slicing
+            batch = [Metric(m.key, m.value, m.timestamp, m.timestamp - 1_700_000_000_000) for m in batch]
+        points = sorted({(1, m.key, m.timestamp, m.step, *reversed(t.encode_value(m.value))): None for m in batch})
+        assert summarize(points) == _reference_summary(points)

@@ -23,6 +23,7 @@ from mltrail.errors import MltrailException
 from mltrail.store.sql import SqlStore, chunks
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.migrate import HEAD_REVISION, MIGRATIONS_DIR, VERSION_TABLE, upgrade
+from mltrail.store.sql.points import series_of
 
 from .helpers import engine_for
 
@@ -203,7 +204,7 @@ def test_downgrade_to_0003_restores_the_metrics_rows(fresh_db_uri: str) -> None:
         chunked = _chunked_histories(engine)
         # A point held by two chunks: readers merge such chunks, and so must the downgrade.
         *series, value = stored[-1]
-        duplicate = chunks.rows([(*series, float.fromhex(value))])
+        duplicate = chunks.rows(series_of([(*series, float.fromhex(value))]))
         with engine.begin() as connection:
             connection.execute(sa.insert(t.metric_chunks), [dict(zip(chunks.COLUMNS, duplicate[0], strict=True))])
         with engine.connect() as connection:

@@ -13,11 +13,10 @@ history instead, each from the chunks whose step range meets the block's.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,9 +26,8 @@ from mltrail.store.sql import chunks
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.bulk import Batch, BulkInsert
 from mltrail.store.sql.expressions import lex_greater
+from mltrail.store.sql.points import Point, Series, series_of
 
-#: A history point as the write path holds it: ``(run_pk, key, timestamp, step, value_class, value)``.
-Point = tuple[int, str, int, int, int, float]
 _POINTS = ("first", "last", "low", "high")
 COLUMNS = (
     "run_pk",
@@ -44,65 +42,79 @@ COLUMNS = (
 _EMPTY = (0, 0, 0.0) * len(_POINTS)
 
 
-_RUN_KEY = itemgetter(0, 1)
-_TIMESTAMP, _STEP, _CLASS, _VALUE = (itemgetter(i) for i in (2, 3, 4, 5))
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
-_ORDERED = itemgetter(3, 2, 5)  # (step, timestamp, value): the order of "first", "last" and of ties
-
-
 def summarize(points: Sequence[Point]) -> list[tuple[Any, ...]]:
     """One ``metric_blocks`` row per (run, key, block) of ``points`` (sorted by run, key, timestamp), in key
-    order. Every point is counted: callers pass only points that are not stored yet, or a block's whole history.
-
-    This runs on every write, so the work per point is done a column at a time in C where it can be."""
-    rows = []
-    for (run_pk, key), group in groupby(points, _RUN_KEY):
-        series = list(group)
-        numbers = [step // BLOCK_STEPS for step in map(_STEP, series)]
-        rows.extend(_summary(run_pk, key, block, block_points) for block, block_points in _blocks(numbers, series))
-    return rows
+    order. Every point is counted: callers pass only points that are not stored yet, or a block's whole history."""
+    return summarize_series(series_of(points))
 
 
-def _blocks(numbers: list[int], series: list[Point]) -> list[tuple[int, list[Point]]]:
-    """``series`` split by block number (``numbers``, one per point), in block order. Steps usually grow with
-    timestamps, so the numbers are usually sorted already and each block is one run of them."""
-    if numbers == sorted(numbers):
-        pairs = groupby(zip(numbers, series, strict=True), _FIRST)
-        return [(block, list(map(_SECOND, run))) for block, run in pairs]
-    blocks: dict[int, list[Point]] = defaultdict(list)
-    for block, point in zip(numbers, series, strict=True):
-        blocks[block].append(point)
-    return sorted(blocks.items())
+def summarize_series(series: Sequence[Series]) -> list[tuple[Any, ...]]:
+    """:func:`summarize` of points held as series. This runs on every write: the work per point is done a column
+    at a time in C where it can be."""
+    return [_summary(block, part) for one in series for block, part in _blocks(one)]
 
 
-def _summary(run_pk: int, key: str, block: int, points: list[Point]) -> tuple[Any, ...]:
-    timestamps = list(map(_TIMESTAMP, points))
+def _blocks(series: Series) -> list[tuple[int, Series]]:
+    """``series`` split by block, in block order. Steps usually grow with timestamps (then each block is a slice
+    of the series), and a batch often lies in one block."""
+    steps = series.steps
+    first, last = min(steps) // BLOCK_STEPS, max(steps) // BLOCK_STEPS
+    if first == last:
+        return [(first, series)]
+    if list(steps) == sorted(steps):
+        parts, start = [], 0
+        while start < len(steps):
+            block = steps[start] // BLOCK_STEPS
+            stop = bisect_left(steps, (block + 1) * BLOCK_STEPS, start)
+            parts.append((block, series.part(start, stop)))
+            start = stop
+        return parts
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, step in enumerate(steps):
+        members[step // BLOCK_STEPS].append(i)
+    return [(block, series.select(indices)) for block, indices in sorted(members.items())]
+
+
+def _summary(block: int, series: Series) -> tuple[Any, ...]:
+    timestamps = series.timestamps
     ts_from, ts_to = min(timestamps), max(timestamps)
-    finite = [p for p in points if p[4] == t.FINITE] if any(map(_CLASS, points)) else points
+    if not series.finite:
+        series = series.select([i for i, value_class in enumerate(series.classes) if value_class == t.FINITE])
+    finite = len(series.timestamps)
+    start = (series.run_pk, series.key, block, finite, len(timestamps) - finite)
     if not finite:
-        return (run_pk, key, block, 0, len(points), *_EMPTY, ts_from, ts_to)
-    ordered = list(map(_ORDERED, finite))
-    values = list(map(_VALUE, finite))
+        return (*start, *_EMPTY, ts_from, ts_to)
+    steps, stamps, values = series.steps, series.timestamps, series.values
     return (
-        run_pk,
-        key,
-        block,
-        len(finite),
-        len(points) - len(finite),
-        *min(ordered),
-        *max(ordered),
-        *_first_with(min(values), ordered, values),
-        *_first_with(max(values), ordered, values),
+        *start,
+        *_extreme_point(min, steps, stamps, values),
+        *_extreme_point(max, steps, stamps, values),
+        *_first_holding(min(values), steps, stamps, values),
+        *_first_holding(max(values), steps, stamps, values),
         ts_from,
         ts_to,
     )
 
 
-def _first_with(value: float, ordered: list[tuple[int, int, float]], values: list[float]) -> tuple[int, int, float]:
+def _extreme_point(
+    pick: Callable[..., Any], steps: Sequence[int], timestamps: Sequence[int], values: Sequence[float]
+) -> tuple[int, int, float]:
+    """The least (``pick=min``) or greatest point by ``(step, timestamp, value)``; usually its step is unique."""
+    step = pick(steps)
+    if steps.count(step) == 1:
+        i = steps.index(step)
+        return step, timestamps[i], values[i]
+    return pick(point for point in zip(steps, timestamps, values, strict=True) if point[0] == step)
+
+
+def _first_holding(
+    value: float, steps: Sequence[int], timestamps: Sequence[int], values: Sequence[float]
+) -> tuple[int, int, float]:
     """The first point (by step, then timestamp) of those holding ``value``; usually there is only one."""
     if values.count(value) == 1:
-        return ordered[values.index(value)]
-    return min(point for point in ordered if point[2] == value)
+        i = values.index(value)
+        return steps[i], timestamps[i], values[i]
+    return min(point for point in zip(steps, timestamps, values, strict=True) if point[2] == value)
 
 
 def _merge(new: Any, old: Any) -> list[tuple[str, Any]]:
@@ -160,12 +172,12 @@ def _writers(dialect: sa.Dialect) -> tuple[BulkInsert, BulkInsert]:
     )
 
 
-def record(connection: sa.Connection, batch: Batch, points: Sequence[Point], *, complete: bool) -> None:
-    """Queue in ``batch`` the accounting for the new history ``points`` (sorted, distinct); ``complete`` tells
+def record(connection: sa.Connection, batch: Batch, series: Sequence[Series], *, complete: bool) -> None:
+    """Queue in ``batch`` the accounting for the new history points ``series`` (distinct); ``complete`` tells
     whether all of them were stored by this write. If not, the blocks are rebuilt from the stored history, which
     must hold the points by now."""
     merge, replace = _writers(connection.dialect)
-    summaries = summarize(points)
+    summaries = summarize_series(series)
     if complete:
         batch.add(merge, summaries)
         return

@@ -22,13 +22,12 @@ import hashlib
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 
 from mltrail.store.sql import schema as t
+from mltrail.store.sql.points import Point, Series, float_values
 
 #: A chunk row in the order of :data:`COLUMNS`.
 ChunkRow = tuple[int, str, int, bytes, int, int, int, int, bytes]
@@ -37,8 +36,6 @@ COLUMNS = ("run_pk", "key", "ts_to", "digest", "ts_from", "step_from", "step_to"
 HistoryPoint = tuple[float, int, int]
 
 _LITTLE_ENDIAN = sys.byteorder == "little"
-_NON_FINITE = {t.NEG_INF: -float("inf"), t.POS_INF: float("inf"), t.NAN: float("nan")}
-_KEY = itemgetter(1)
 
 
 def pack(timestamps: Sequence[int], steps: Sequence[int], values: Sequence[float]) -> bytes:
@@ -77,7 +74,7 @@ def as_arrays(datas: Sequence[bytes]) -> tuple[Any, Any, Any, int] | None:
     return timestamps[finite], values[finite], steps[finite], non_finite
 
 
-def write_points(run_pk: int, key: str, data: bytes) -> Iterator[tuple[int, str, int, int, int, float]]:
+def write_points(run_pk: int, key: str, data: bytes) -> Iterator[Point]:
     """The points of a chunk's ``data`` as the write path's ``(run_pk, key, timestamp, step, value_class, value)``."""
     for ts, step, value in zip(*unpack(data), strict=True):
         if value - value == 0:  # finite
@@ -87,18 +84,15 @@ def write_points(run_pk: int, key: str, data: bytes) -> Iterator[tuple[int, str,
             yield run_pk, key, ts, step, value_class, stored
 
 
-def rows(points: Sequence[tuple[int, str, int, int, int, float]]) -> list[ChunkRow]:
-    """One chunk row per key of ``points``: the write path's ``(run_pk, key, timestamp, step, value_class, value)``
-    tuples, sorted by key and then in history order, without repeats."""
+def rows(series: Sequence[Series]) -> list[ChunkRow]:
+    """One chunk row per series (the points of one write to one (run, key), in history order, distinct)."""
     out = []
-    for (run_pk, key), group in groupby(points, itemgetter(0, 1)):
-        series = list(group)
-        timestamps = [p[2] for p in series]
-        steps = [p[3] for p in series]
-        values = [p[5] if p[4] == t.FINITE else _NON_FINITE[p[4]] for p in series]
-        data = pack(timestamps, steps, values)
+    for one in series:
+        timestamps, steps = one.timestamps, one.steps
+        data = pack(timestamps, steps, float_values(one))
         digest = hashlib.blake2b(data, digest_size=16).digest()
-        out.append((run_pk, key, timestamps[-1], digest, timestamps[0], min(steps), max(steps), len(series), data))
+        ranges = (timestamps[0], min(steps), max(steps))
+        out.append((one.run_pk, one.key, timestamps[-1], digest, *ranges, len(steps), data))
     return out
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -27,9 +26,9 @@ from mltrail.entities import DatasetInput, Metric, Param, RunTag
 from mltrail.errors import MltrailException
 from mltrail.store.sql import blocks, chunks
 from mltrail.store.sql import schema as t
-from mltrail.store.sql.blocks import Point
 from mltrail.store.sql.bulk import Batch, BulkInsert, array_literal
 from mltrail.store.sql.expressions import lex_greater
+from mltrail.store.sql.points import Point, Series, series_of
 
 RUN_NAME_TAG = "mlflow.runName"
 DATASET_CONTEXT_TAG = "mlflow.data.context"
@@ -171,12 +170,12 @@ def log_new_run_data(
     key_params: dict[str, str] = {"run_id": run_id}
     if metrics:
         # The first column of each row (the run) comes from the statement: 0 stands in for it.
-        points = _distinct_points(0, metrics)
-        chunk_rows = chunks.rows(points)
+        series = series_of(_distinct_points(0, metrics))
+        chunk_rows = chunks.rows(series)
         key_params.update(_guard_arrays(chunk_rows))
         batch.add(writers["new_chunks"], chunk_rows)
-        batch.add(writers["latest"], _summaries(points))
-        blocks.record(connection, batch, points, complete=True)
+        batch.add(writers["latest"], _summaries(series))
+        blocks.record(connection, batch, series, complete=True)
     batch.add(writers["tags"], _key_value_rows(0, {tag.key: tag.value for tag in tags}))
     key = _active_run_pk(connection.dialect, bool(metrics))
     try:
@@ -203,14 +202,16 @@ def log_run_data(
     params_write = batch.add(writers["params"], _key_value_rows(run_pk, wanted))
     if metrics:
         points = _distinct_points(run_pk, metrics)
-        chunk_rows = chunks.rows(points)
+        series = series_of(points)
+        chunk_rows = chunks.rows(series)
         new_points = _unstored(connection, run_pk, points, chunk_rows)
         if len(new_points) < len(points):
-            chunk_rows = chunks.rows(new_points)
+            series = series_of(new_points)
+            chunk_rows = chunks.rows(series)
         # A chunk stored meanwhile by a concurrent retry of the same batch is skipped: then the blocks are rebuilt.
         complete = writers["chunks"].execute(connection, chunk_rows) == len(chunk_rows)
-        batch.add(writers["latest"], _summaries(points))
-        blocks.record(connection, batch, new_points, complete=complete)
+        batch.add(writers["latest"], _summaries(series))
+        blocks.record(connection, batch, series, complete=complete)
     latest = {tag.key: tag.value for tag in tags}
     batch.add(writers["tags"], _key_value_rows(run_pk, latest))
     counts = batch.execute(connection)
@@ -251,37 +252,33 @@ def _points(run_pk: int, metrics: Sequence[Metric]) -> Iterator[Point]:
             yield (run_pk, m.key, m.timestamp, m.step, *reversed(encode(value)))
 
 
-_key = itemgetter(1)
-_step = itemgetter(3)
-_class = itemgetter(4)
-_value = itemgetter(5)
-_latest_order = itemgetter(3, 2, 4, 5)  # (step, timestamp, value_class, value) of a point
-_value_order = itemgetter(4, 5)  # (value_class, value)
-
-
-def _summaries(points: list[Point]) -> list[tuple[Any, ...]]:
-    """One ``latest_metrics`` row per key summarising this batch's points (sorted by key), by the upsert's rules."""
+def _summaries(series: Sequence[Series]) -> list[tuple[Any, ...]]:
+    """One ``latest_metrics`` row per series of this batch's points, by the upsert's rules."""
     rows = []
-    for key, group in groupby(points, _key):
-        key_points = list(group)
-        run_pk, _, ts, step, value_class, value = _latest(key_points)
-        if any(map(_class, key_points)):
-            (min_class, min_value), (max_class, max_value) = _extremes(key_points)
-        else:  # all finite (the common case): compare the bare values
-            values = list(map(_value, key_points))
-            min_class, min_value, max_class, max_value = t.FINITE, min(values), t.FINITE, max(values)
-        rows.append((run_pk, key, value, value_class, ts, step, min_value, min_class, max_value, max_class))
+    for one in series:
+        i = _latest(one)
+        values = one.values
+        if one.finite:  # the common case: compare the bare values
+            low, high = (t.FINITE, min(values)), (t.FINITE, max(values))
+        else:
+            low, high = _extremes(one.points())
+        latest = (values[i], one.classes[i], one.timestamps[i], one.steps[i])
+        rows.append((one.run_pk, one.key, *latest, low[1], low[0], high[1], high[0]))
     return rows
 
 
-def _latest(points: list[Point]) -> Point:
-    """The point with the greatest ``(step, timestamp, value_class, value)``; usually the only one at the last
-    step, found without building a sort key per point."""
-    steps = list(map(_step, points))
+def _latest(series: Series) -> int:
+    """The index of the point with the greatest ``(step, timestamp, value_class, value)``; usually the only one at
+    the last step."""
+    steps = series.steps
     last = max(steps)
     if steps.count(last) == 1:
-        return points[steps.index(last)]
-    return max(points, key=_latest_order)
+        return steps.index(last)
+    at_last = [i for i, step in enumerate(steps) if step == last]
+    return max(at_last, key=lambda i: (series.timestamps[i], series.classes[i], series.values[i]))
+
+
+_value_order = itemgetter(4, 5)  # (value_class, value) of a point
 
 
 def _extremes(points: list[Point]) -> tuple[tuple[int, float], tuple[int, float]]:

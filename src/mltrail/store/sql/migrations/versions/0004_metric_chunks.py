@@ -95,10 +95,11 @@ def _histories(connection: sa.Connection) -> Iterator[list[tuple[Any, ...]]]:
 
 def _chunk_rows(connection: sa.Connection) -> Iterator[dict[str, Any]]:
     from mltrail.store.sql.chunks import COLUMNS, rows
+    from mltrail.store.sql.points import series_of
 
     for history in _histories(connection):
         for start in range(0, len(history), _CHUNK_POINTS):
-            for row in rows(history[start : start + _CHUNK_POINTS]):
+            for row in rows(series_of(history[start : start + _CHUNK_POINTS])):
                 yield dict(zip(COLUMNS, row, strict=True))
 
 
