@@ -11,7 +11,7 @@ from analytics_cases import SPIKE, assert_bucketed_like_generic, assert_runs_lik
 from mltrail.entities import Metric
 from mltrail.errors import MltrailException
 from mltrail.store.analytics import AnalyticsStore, GenericAnalytics
-from mltrail.store.sql import SqlStore
+from mltrail.store.sql import SqlStore, chunks
 
 from .helpers import StatementCounter
 
@@ -19,6 +19,14 @@ from .helpers import StatementCounter
 def test_bucketed_history_equals_the_generic_downsampling(store: SqlStore, new_experiment: str) -> None:
     seeded = seed(store, new_experiment, random.Random(7))
     assert isinstance(store, AnalyticsStore)
+    assert_bucketed_like_generic(store, seeded)
+
+
+def test_without_numpy_the_downsampling_is_the_same(
+    store: SqlStore, new_experiment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = seed(store, new_experiment, random.Random(7))
+    monkeypatch.setattr(chunks, "as_arrays", lambda datas: None)
     assert_bucketed_like_generic(store, seeded)
 
 
@@ -36,8 +44,8 @@ def test_metric_summaries_equal_the_generic_ones(store: SqlStore, new_experiment
     assert loss.max == 1e6 and loss.count == 300  # NaN and infinity are counted, never a min or a max
 
 
-def test_a_long_history_is_downsampled_in_the_database(store: SqlStore, new_experiment: str) -> None:
-    """Only the kept points leave the database: a constant number of statements, whatever the length."""
+def test_a_long_history_is_downsampled_with_a_few_statements(store: SqlStore, new_experiment: str) -> None:
+    """A constant number of statements, whatever the length: the history's chunks are read at once."""
     seeded = seed(store, new_experiment, random.Random(5), runs=2, points=2500)
     with StatementCounter(store.engine) as counter:
         (series,) = store.get_bucketed_metric_history(seeded.run_ids[:1], ["loss"], "step", None, None, 10)
@@ -50,7 +58,7 @@ def test_a_whole_long_history_is_downsampled_from_its_block_summaries(store: Sql
     with StatementCounter(store.engine) as counter:
         (series,) = store.get_bucketed_metric_history(seeded.run_ids[:1], ["loss"], "step", None, None, 4)
     assert series.sampled and series.points_in_range > 2900 and max(series.y) == SPIKE
-    assert not any(re.search(r"\bmetrics\b", statement) for statement in counter.statements), counter.statements
+    assert not any(re.search(r"\bmetric_chunks\b", statement) for statement in counter.statements), counter.statements
 
 
 def test_unknown_run_is_not_found(store: SqlStore, new_experiment: str) -> None:
