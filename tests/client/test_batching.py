@@ -76,7 +76,7 @@ def test_a_synchronous_write_is_split_into_as_few_batches_as_the_limits_allow() 
     metrics = [Metric("m", float(i), 1000 + i, i) for i in range(2500)]
     params = [Param(f"p{i}", str(i)) for i in range(150)]
     tags = [RunTag(f"t{i % 120}", str(i)) for i in range(150)]  # keys t0..t29 twice: the later value wins
-    logger.log_entities_now("r", [*metrics, *params, *tags])
+    logger.log_entities_now("r", metrics, params, tags)
 
     for _run_id, batch_metrics, batch_params, batch_tags in store.calls:
         assert len(batch_metrics) <= 1000 and len(batch_params) <= 100 and len(batch_tags) <= 100

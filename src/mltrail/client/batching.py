@@ -87,8 +87,8 @@ def _metrics_of_one_run(chunk: list[tuple]) -> bool:
 
 
 def _store_batches(
-    metrics: list[Metric], params: list[Param], tags: list[RunTag]
-) -> Iterator[tuple[list[Metric], list[Param], list[RunTag]]]:
+    metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+) -> Iterator[tuple[Sequence[Metric], Sequence[Param], Sequence[RunTag]]]:
     """Consecutive slices of each list, as few batches as the store's per-request limits allow."""
     m = p = t = 0
     while m < len(metrics) or p < len(params) or t < len(tags):
@@ -212,17 +212,17 @@ class BackgroundLogger:
     def forget_run(self, run_id: str) -> None:
         self._params.pop(run_id, None)
 
-    def log_entities_now(self, run_id: str, entities: Sequence[Metric | Param | RunTag]) -> None:
-        """Synchronous write, after everything already enqueued (keeps per-key order), in batches within
-        the limits. Errors raise here."""
-        metrics = [entity for entity in entities if isinstance(entity, Metric)]
-        params = [entity for entity in entities if isinstance(entity, Param)]
+    def log_entities_now(
+        self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+    ) -> None:
+        """Synchronous write of validated entities, after everything already enqueued (keeps per-key order), in
+        batches within the limits. Errors raise here."""
         for param in params:
             self.check_param(run_id, param)
         # The last value of a tag key wins, as with sequential calls.
-        tags = list({entity.key: entity for entity in entities if isinstance(entity, RunTag)}.values())
+        last_tags = list({tag.key: tag for tag in tags}.values())
         self.wait()
-        for batch in _store_batches(metrics, params, tags):
+        for batch in _store_batches(metrics, params, last_tags):
             self._store_batch(run_id, *batch)
 
     def _put(self, item: tuple) -> None:

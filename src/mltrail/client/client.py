@@ -237,12 +237,20 @@ class TrackingClient:
             )
         self._accepted_runs.add(run_id)
 
-    def _log(self, run_id: str, entities: Sequence[Metric | Param | RunTag], synchronous: bool | None) -> None:
+    def _log(
+        self,
+        run_id: str,
+        synchronous: bool | None,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Write validated entities now, or queue them (in the order metrics, params, tags)."""
         self._accept_run(run_id)
         if synchronous or (synchronous is None and self._synchronous):
-            self.logger.log_entities_now(run_id, entities)
+            self.logger.log_entities_now(run_id, metrics, params, tags)
         else:
-            self.logger.log_entities(run_id, entities)
+            self.logger.log_entities(run_id, [*metrics, *params, *tags])
 
     def log_metric(
         self,
@@ -281,11 +289,11 @@ class TrackingClient:
         validate_metric(Metric(key, value, timestamp, step, dataset_name, dataset_digest, model_id))
         # Store plain Python numbers (numpy scalars pass validation but not every store's encoder).
         metric = Metric(key, float(value), int(timestamp), int(step), dataset_name, dataset_digest, model_id)
-        self._log(run_id, (metric,), synchronous)
+        self._log(run_id, synchronous, metrics=(metric,))
         _valid_metric_keys.add(key)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        self._log(run_id, (validate_param(Param(key, str(value))),), synchronous)
+        self._log(run_id, synchronous, params=(validate_param(Param(key, str(value))),))
         return value
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
@@ -295,7 +303,7 @@ class TrackingClient:
             self._wait()
             self.store.set_tag(run_id, tag)
             return
-        self._log(run_id, (tag,), synchronous)
+        self._log(run_id, synchronous, tags=(tag,))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._wait()
@@ -315,14 +323,15 @@ class TrackingClient:
         is False it is written by the calling thread (after what is queued), as handing it to the background
         worker entity by entity would cost more than the write itself; its errors raise here.
         """
-        entities: list[Metric | Param | RunTag] = [*validate_metrics(list(metrics), indexed=False)]
-        entities += [validate_param(p) for p in params]
+        checked_metrics = validate_metrics(list(metrics), indexed=False)
+        checked_params = [validate_param(p) for p in params]
         checked_tags = [validate_tag(t) for t in tags]
-        entities += [t for t in checked_tags if t.key != MLFLOW_RUN_NAME]
-        if synchronous is None and len(entities) >= DIRECT_BATCH_ENTITIES:
+        other_tags = [t for t in checked_tags if t.key != MLFLOW_RUN_NAME]
+        count = len(checked_metrics) + len(checked_params) + len(other_tags)
+        if synchronous is None and count >= DIRECT_BATCH_ENTITIES:
             synchronous = True
-        if entities:
-            self._log(run_id, entities, synchronous)
+        if count:
+            self._log(run_id, synchronous, checked_metrics, checked_params, other_tags)
         for tag in checked_tags:
             if tag.key == MLFLOW_RUN_NAME:
                 self.set_tag(run_id, tag.key, tag.value)

@@ -29,14 +29,18 @@ change the result (see :mod:`mltrail.store.sql.writes`). Constants in assignment
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from itertools import chain
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from mltrail.store.sql.loaders import database_error
 
 #: ``assignments(new, old)`` -> ordered ``[(column name, expression)]``; ``new`` is the proposed row
 #: (``excluded`` / ``VALUES()``), ``old`` the table's columns (the stored row). ``None`` means "ignore conflicts".
@@ -190,10 +194,45 @@ class Batch:
                 if writer.skips:
                     counted.append(f"(SELECT count(*) FROM w{i})")
         sql = f"WITH {', '.join(clauses)} SELECT {', '.join(counted) or '1'}"
-        found = iter(connection.exec_driver_sql(sql, params).one())
+        found = iter(_fetch_one(connection, sql, params))
         if key is not None and next(found) is None:
             return None
         return [next(found) if rows and writer.skips else len(rows) for writer, rows in self._writes]
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@lru_cache(maxsize=64)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with its ``%(name)s`` placeholders numbered ``$1, $2 ...`` (PostgreSQL's own), and the names in
+    that order."""
+    names: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return f"${names.setdefault(match[1], len(names) + 1)}"
+
+    return _PLACEHOLDER.sub(number, sql).replace("%%", "%"), tuple(names)
+
+
+def _fetch_one(connection: sa.Connection, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    """The one row of a :class:`Batch` statement, sent by psycopg's raw cursor with numbered placeholders: its
+    default cursor parses a statement for placeholders on every execution unless it is under 4 KB, and a batch
+    is 10 KB. DBAPI errors are raised as SQLAlchemy raises them."""
+    import psycopg
+
+    numbered, names = _numbered(sql)
+    cursor = psycopg.RawCursor(connection.connection.driver_connection)
+    try:
+        cursor.execute(numbered, [params[name] for name in names])
+        row = cursor.fetchone()
+    except psycopg.Error as error:
+        raise database_error(connection, sql, error, cursor) from error
+    finally:
+        cursor.close()
+    if row is None:
+        raise RuntimeError("a batch statement returns one row")
+    return row
 
 
 class _MultiRow:

@@ -12,8 +12,8 @@ WAL records), far more than the client's work; a chunk of 1,000 points costs abo
 - ``digest``: a BLAKE2b hash of ``data``. The primary key ``(run_pk, key, ts_to, digest)`` makes a client's
   retried batch (the same points again) a conflict, and orders a history's chunks by their last timestamp.
 
-Writers store only points that no chunk of the series holds yet (:func:`overlap` finds the chunks to check), so
-a history never holds a point twice; readers still merge chunks whose ranges overlap.
+Writers store only points that no chunk of the series holds yet (:func:`overlapping` finds the chunks to check),
+so a history never holds a point twice; readers still merge chunks whose ranges overlap.
 """
 
 from __future__ import annotations
@@ -96,25 +96,31 @@ def rows(series: Sequence[Series]) -> list[ChunkRow]:
     return out
 
 
-def overlap(run_pk: Any, chunk_rows: Sequence[ChunkRow]) -> sa.ColumnElement[bool]:
-    """Condition on ``metric_chunks`` of the stored chunks that may hold a point of ``chunk_rows`` (those of the
-    same key whose timestamp and step ranges both meet the new chunk's); ``run_pk`` is a value or a column."""
-    c = t.metric_chunks.c
-    return sa.and_(
-        c.run_pk == run_pk,
-        sa.or_(
-            *(
-                sa.and_(
-                    c.key == key,
-                    c.ts_to >= ts_from,
-                    c.ts_from <= ts_to,
-                    c.step_to >= step_from,
-                    c.step_from <= step_to,
-                )
-                for _, key, ts_to, _, ts_from, step_from, step_to, _, _ in chunk_rows
-            )
-        ),
-    )
+_c = t.metric_chunks.c
+#: The stored chunks of some keys of a run that end at or after a timestamp: a primary-key range per key.
+_ENDING_AFTER = sa.select(_c.key, _c.ts_from, _c.ts_to, _c.step_from, _c.step_to, _c.digest).where(
+    _c.run_pk == sa.bindparam("run_pk"),
+    _c.key.in_(sa.bindparam("keys", expanding=True)),
+    _c.ts_to >= sa.bindparam("ts_from"),
+)
+
+
+def overlapping(connection: sa.Connection, run_pk: int, chunk_rows: Sequence[ChunkRow]) -> list[tuple[str, bytes]]:
+    """``(key, data)`` of the stored chunks that may hold a point of ``chunk_rows``: those of the same key whose
+    timestamp and step ranges both meet the new chunk's. Usually there are none, and one query tells."""
+    if not chunk_rows:
+        return []
+    new = {row[1]: row for row in chunk_rows}
+    parameters = {"run_pk": run_pk, "keys": list(new), "ts_from": min(row[4] for row in chunk_rows)}
+    meeting = [
+        (key, ts_to, digest)
+        for key, ts_from, ts_to, step_from, step_to, digest in connection.execute(_ENDING_AFTER, parameters)
+        if ts_to >= new[key][4] and ts_from <= new[key][2] and step_to >= new[key][5] and step_from <= new[key][6]
+    ]
+    if not meeting:
+        return []
+    found = sa.select(_c.key, _c.data).where(_c.run_pk == run_pk, sa.tuple_(_c.key, _c.ts_to, _c.digest).in_(meeting))
+    return [(key, data) for key, data in connection.execute(found)]
 
 
 def in_history_order(chunks: Sequence[tuple[int, int, bytes]]) -> list[HistoryPoint]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -117,6 +118,21 @@ def _engine_options(url: sa.URL) -> dict[str, Any]:
     return options
 
 
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database to WAL mode (which the file keeps). While other processes open a new database at the
+    same time, SQLite can refuse the switch with "database is locked" at once instead of waiting in its busy
+    handler: then it is tried again, for up to the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def _setup_sqlite(engine: sa.Engine) -> None:
     """WAL, busy timeout, foreign keys, case-sensitive LIKE; and BEGIN IMMEDIATE for writes.
 
@@ -131,10 +147,9 @@ def _setup_sqlite(engine: sa.Engine) -> None:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # First: switching to WAL takes a lock, and processes opening a new database at once must wait for it.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA case_sensitive_like=ON")

@@ -72,7 +72,7 @@ def _ids_in(column: Any, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     return column.op("IN")(sa.literal_column(f"({id_list(ids)})"))
 
 
-def _database_error(connection: sa.Connection, sql: str, error: Exception, cursor: Any) -> Exception:
+def database_error(connection: sa.Connection, sql: str, error: Exception, cursor: Any) -> Exception:
     """``error`` from the DBAPI as SQLAlchemy raises it (``sa.exc.DBAPIError``), after invalidating the
     connection if the error says it is gone, so the pool never hands it out again."""
     dialect = connection.dialect
@@ -124,7 +124,7 @@ class Baked:
             cursor.execute(sql, arguments)
             rows = cursor.fetchall()
         except connection.dialect.loaded_dbapi.Error as error:
-            raise _database_error(connection, sql, error, cursor) from error
+            raise database_error(connection, sql, error, cursor) from error
         finally:
             cursor.close()
         return rows if type(rows) is list else list(rows)  # PyMySQL's are a tuple

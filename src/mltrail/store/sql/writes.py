@@ -15,7 +15,8 @@ for every column (a less significant column changes only when a more significant
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -111,7 +112,7 @@ def _active_run_pk(dialect: sa.Dialect, guarded: bool) -> str:
     return str(query.compile(dialect=dialect))
 
 
-#: No stored chunk of the run in the enclosing query meets the new chunks' ranges (see :func:`chunks.overlap`).
+#: No stored chunk of the run in the enclosing query meets the new chunks' ranges (see :func:`chunks.overlapping`).
 _NO_OVERLAPPING_CHUNK = sa.text(
     """NOT EXISTS (SELECT 1 FROM unnest(CAST(:g_key AS TEXT[]), CAST(:g_ts_from AS BIGINT[]),
     CAST(:g_ts_to AS BIGINT[]), CAST(:g_step_from AS BIGINT[]), CAST(:g_step_to AS BIGINT[]))
@@ -226,8 +227,7 @@ def _unstored(
 ) -> list[Point]:
     """``points`` (sorted, distinct; ``chunk_rows`` packs them) less those that a stored chunk holds already. Only
     chunks whose ranges meet the new ones' are read: usually none, as a run logs forward in time."""
-    c = t.metric_chunks.c
-    overlapping = connection.execute(sa.select(c.key, c.data).where(chunks.overlap(run_pk, chunk_rows))).all()
+    overlapping = chunks.overlapping(connection, run_pk, chunk_rows)
     if not overlapping:
         return points
     stored = {point for key, data in overlapping for point in chunks.write_points(run_pk, key, data)}
@@ -240,16 +240,17 @@ def _distinct_points(run_pk: int, metrics: Sequence[Metric]) -> list[Point]:
     return sorted(dict.fromkeys(_points(run_pk, metrics)))
 
 
-def _points(run_pk: int, metrics: Sequence[Metric]) -> Iterator[Point]:
-    """The history rows of ``metrics``. ``v - v == 0`` holds exactly for finite floats: the common case skips
-    the encoding call."""
+def _points(run_pk: int, metrics: Sequence[Metric]) -> list[Point]:
+    """The history rows of ``metrics``; the values are checked once for being all finite (the common case), else
+    the non-finite ones are encoded."""
+    points = [(run_pk, m.key, m.timestamp, m.step, t.FINITE, m.value) for m in metrics]
+    if all(map(math.isfinite, map(_VALUE, points))):
+        return points
     encode = t.encode_value
-    for m in metrics:
-        value = m.value
-        if value - value == 0:
-            yield (run_pk, m.key, m.timestamp, m.step, t.FINITE, value)
-        else:
-            yield (run_pk, m.key, m.timestamp, m.step, *reversed(encode(value)))
+    return [(*point[:4], *reversed(encode(point[5]))) for point in points]
+
+
+_VALUE = itemgetter(5)
 
 
 def _summaries(series: Sequence[Series]) -> list[tuple[Any, ...]]:
