@@ -40,21 +40,25 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 
 def pack(timestamps: Sequence[int], steps: Sequence[int], values: Sequence[float]) -> bytes:
     """The ``data`` of a chunk whose points are given as three parallel columns, already in history order."""
-    columns = (array("q", timestamps), array("q", steps), array("d", values))
-    if not _LITTLE_ENDIAN:
-        for column in columns:
-            column.byteswap()
+    columns = _little_endian(array("q", timestamps), array("q", steps), array("d", values))
     return b"".join(column.tobytes() for column in columns)
 
 
 def unpack(data: bytes) -> tuple[list[int], list[int], list[float]]:
     """``(timestamps, steps, values)`` of a chunk's ``data``."""
     size = len(data) // 3
-    columns = (array("q", data[:size]), array("q", data[size : 2 * size]), array("d", data[2 * size :]))
+    ts, steps, values = _little_endian(
+        array("q", data[:size]), array("q", data[size : 2 * size]), array("d", data[2 * size :])
+    )
+    return ts.tolist(), steps.tolist(), values.tolist()
+
+
+def _little_endian(*columns: array[Any]) -> tuple[array[Any], ...]:
+    """The columns in (or from) the stored byte order: swapped in place on a big-endian machine."""
     if not _LITTLE_ENDIAN:
         for column in columns:
             column.byteswap()
-    return columns[0].tolist(), columns[1].tolist(), columns[2].tolist()
+    return columns
 
 
 def as_arrays(datas: Sequence[bytes]) -> tuple[Any, Any, Any, int] | None:
