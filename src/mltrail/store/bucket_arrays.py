@@ -14,6 +14,19 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+def finite_columns(
+    timestamps: np.ndarray, values: np.ndarray, steps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(timestamps, values, steps)`` of the finite points, and the number of distinct non-finite points: what
+    :func:`bucket_arrays` takes."""
+    import numpy as np
+
+    finite = np.isfinite(values)
+    odd = zip(timestamps[~finite].tolist(), values[~finite].tolist(), steps[~finite].tolist(), strict=True)
+    non_finite = len({(ts, repr(value), step) for ts, value, step in odd})
+    return timestamps[finite], values[finite], steps[finite], non_finite
+
+
 def bucket_arrays(
     timestamps: np.ndarray,
     values: np.ndarray,

@@ -19,7 +19,7 @@ from typing import Any
 from mltrail.entities import ViewType
 from mltrail.search.ast import Identifier
 from mltrail.store import analytics as a
-from mltrail.store.bucket_arrays import bucket_arrays
+from mltrail.store.bucket_arrays import bucket_arrays, finite_columns
 from mltrail.store.file import _fs
 from mltrail.store.file._meta import run_info_from_meta
 from mltrail.store.file._metrics import history, to_metric
@@ -156,7 +156,4 @@ def _numpy_columns(data: bytes) -> tuple[Any, Any, Any, int] | None:
         steps = np.array(tokens[2::3]).astype(np.int64)
     except (ValueError, OverflowError):
         return None  # let the line-by-line reader report the malformed line
-    finite = np.isfinite(values)
-    odd = zip(timestamps[~finite].tolist(), values[~finite].tolist(), steps[~finite].tolist(), strict=True)
-    non_finite = len({(ts, repr(v), s) for ts, v, s in odd})
-    return timestamps[finite], values[finite], steps[finite], non_finite
+    return finite_columns(timestamps, values, steps)

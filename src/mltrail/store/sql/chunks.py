@@ -26,6 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mltrail.store.bucket_arrays import finite_columns
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.points import Point, Series, float_values
 
@@ -72,10 +73,7 @@ def as_arrays(datas: Sequence[bytes]) -> tuple[Any, Any, Any, int] | None:
     table = np.concatenate(parts, axis=1) if parts else np.empty((3, 0), dtype="<i8")
     timestamps, steps = table[0].astype(np.int64), table[1].astype(np.int64)
     values = table[2].view("<f8").astype(np.float64)
-    finite = np.isfinite(values)
-    odd = zip(timestamps[~finite].tolist(), values[~finite].tolist(), steps[~finite].tolist(), strict=True)
-    non_finite = len({(ts, repr(value), step) for ts, value, step in odd})
-    return timestamps[finite], values[finite], steps[finite], non_finite
+    return finite_columns(timestamps, values, steps)
 
 
 def write_points(run_pk: int, key: str, data: bytes) -> Iterator[Point]:
