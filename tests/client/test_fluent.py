@@ -85,17 +85,25 @@ def test_synchronous_logging_surfaces_store_errors_at_the_call(
         assert mltrail.MlflowClient().store.get_run(active.info.run_id).data.metrics == {"m": 3.0}
 
 
-def test_a_store_sized_log_batch_is_written_at_the_call(tracking_uri: str) -> None:
+def test_a_store_sized_log_batch_is_written_at_the_call(tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     client = mltrail.MlflowClient()
     run_id = client.create_run("0").info.run_id
     client.log_param(run_id, "p", "1", synchronous=True)
     other = mltrail.MlflowClient()  # knows nothing of "p": only the store can refuse the new value
+    writers = []  # the thread of each store write
+    store_log_batch = other.store.log_batch
+
+    def log_batch(*args: object, **kwargs: object) -> None:
+        writers.append(threading.current_thread().name)
+        store_log_batch(*args, **kwargs)
+
+    monkeypatch.setattr(other.store, "log_batch", log_batch)
     big = [Metric("m", float(i), 1, i) for i in range(DIRECT_BATCH_ENTITIES)]
     with pytest.raises(MltrailException, match="Changing param values"):
         other.log_batch(run_id, metrics=big, params=[Param("p", "2")])
-    other.log_batch(run_id, metrics=big[:10], params=[Param("q", "1")])  # small: queued, stored by the flush
-    assert other.store.get_run(run_id).data.params == {"p": "1"}
+    other.log_batch(run_id, metrics=big[:10], params=[Param("q", "1")])  # small: queued, stored by the worker
     other.flush()
+    assert set(writers) == {"mltrail-logger"}  # the big batch was refused before any write; the small one queued
     assert other.store.get_run(run_id).data.params == {"p": "1", "q": "1"}
 
 
