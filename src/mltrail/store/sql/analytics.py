@@ -28,6 +28,7 @@ from mltrail.store.bucket_arrays import bucket_arrays
 from mltrail.store.sql import blocks, chunks, search_sql, transactions
 from mltrail.store.sql import schema as t
 from mltrail.store.sql.engine import is_memory_sqlite
+from mltrail.store.sql.history import read_chunks
 from mltrail.store.sql.loaders import fetch_tuples
 
 T = TypeVar("T")
@@ -210,7 +211,7 @@ class SqlAnalytics:
                         if series is not None:
                             out.append(series)
                             continue
-                    out.append(_downsample(connection, pk, key, axis, offset, buckets, x_min, x_max))
+                    out.append(_downsample(connection, run_id, key, axis, offset, buckets, x_min, x_max))
                 return out
 
             return self._analytics(run)
@@ -228,7 +229,7 @@ class SqlAnalytics:
 
 def _downsample(
     connection: sa.Connection,
-    run_pk: int,
+    run_id: str,
     key: str,
     axis: str,
     origin: int,
@@ -238,9 +239,7 @@ def _downsample(
 ) -> a.Series:
     """:func:`mltrail.store.analytics.bucket_min_max` of one history, read whole from its chunks: with array
     operations when numpy is installed, else through ``Metric`` objects."""
-    c = t.metric_chunks.c
-    query = sa.select(c.ts_from, c.ts_to, c.data).where(c.run_pk == run_pk, c.key == key).order_by(c.ts_to, c.digest)
-    found = [tuple(row) for row in fetch_tuples(connection, query)]
+    found = read_chunks(connection, run_id, key)
     columns = chunks.as_arrays([data for _, _, data in found])
     if columns is not None:
         return bucket_arrays(*columns, axis, origin, buckets, x_min, x_max)

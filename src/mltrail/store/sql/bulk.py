@@ -40,7 +40,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from mltrail.store.sql.loaders import database_error
+from mltrail.store.sql.loaders import cursor_rows
 
 #: ``assignments(new, old)`` -> ordered ``[(column name, expression)]``; ``new`` is the proposed row
 #: (``excluded`` / ``VALUES()``), ``old`` the table's columns (the stored row). ``None`` means "ignore conflicts".
@@ -218,20 +218,12 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 def _fetch_one(connection: sa.Connection, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
     """The one row of a :class:`Batch` statement, sent by psycopg's raw cursor with numbered placeholders: its
     default cursor parses a statement for placeholders on every execution unless it is under 4 KB, and a batch
-    is 10 KB. DBAPI errors are raised as SQLAlchemy raises them."""
+    is 10 KB."""
     import psycopg
 
     numbered, names = _numbered(sql)
     cursor = psycopg.RawCursor(connection.connection.driver_connection)
-    try:
-        cursor.execute(numbered, [params[name] for name in names])
-        row = cursor.fetchone()
-    except psycopg.Error as error:
-        raise database_error(connection, sql, error, cursor) from error
-    finally:
-        cursor.close()
-    if row is None:
-        raise RuntimeError("a batch statement returns one row")
+    (row,) = cursor_rows(connection, cursor, numbered, [params[name] for name in names])
     return row
 
 

@@ -22,6 +22,7 @@ import hashlib
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,11 +80,7 @@ def as_arrays(datas: Sequence[bytes]) -> tuple[Any, Any, Any, int] | None:
 def write_points(run_pk: int, key: str, data: bytes) -> Iterator[Point]:
     """The points of a chunk's ``data`` as the write path's ``(run_pk, key, timestamp, step, value_class, value)``."""
     for ts, step, value in zip(*unpack(data), strict=True):
-        if value - value == 0:  # finite
-            yield run_pk, key, ts, step, t.FINITE, value
-        else:
-            stored, value_class = t.encode_value(value)
-            yield run_pk, key, ts, step, value_class, stored
+        yield run_pk, key, ts, step, *reversed(t.encode_value(value))
 
 
 def rows(series: Sequence[Series]) -> list[ChunkRow]:
@@ -125,6 +122,12 @@ def overlapping(connection: sa.Connection, run_pk: int, chunk_rows: Sequence[Chu
     return [(key, data) for key, data in connection.execute(found)]
 
 
+def follow_in_time(chunks: Sequence[tuple[int, int, Any]]) -> bool:
+    """Whether chunks (``(ts_from, ts_to, ...)`` in ``ts_to`` order) have disjoint timestamp ranges, each after
+    the one before: then their points, concatenated, are in history order."""
+    return all(later[0] > earlier[1] for earlier, later in pairwise(chunks))
+
+
 def in_history_order(chunks: Sequence[tuple[int, int, bytes]]) -> list[HistoryPoint]:
     """The points of one history's chunks (``(ts_from, ts_to, data)``, ordered by ``ts_to``) in history order.
     Chunks whose timestamp ranges are disjoint are simply concatenated (the usual case: a run logs forward in
@@ -132,17 +135,13 @@ def in_history_order(chunks: Sequence[tuple[int, int, bytes]]) -> list[HistoryPo
     timestamps: list[int] = []
     steps: list[int] = []
     values: list[float] = []
-    disjoint, previous_end = True, None
-    for ts_from, ts_to, data in chunks:
-        if previous_end is not None and ts_from <= previous_end:
-            disjoint = False
-        previous_end = ts_to
+    for _, _, data in chunks:
         chunk_ts, chunk_steps, chunk_values = unpack(data)
         timestamps += chunk_ts
         steps += chunk_steps
         values += chunk_values
     points = list(zip(values, timestamps, steps, strict=True))
-    if disjoint:
+    if follow_in_time(chunks):
         return points
     distinct = {_history_order(point): point for point in points}
     return [distinct[order] for order in sorted(distinct)]

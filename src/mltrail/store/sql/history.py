@@ -18,7 +18,7 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from itertools import pairwise, starmap
+from itertools import starmap
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,14 +74,19 @@ def read_history(
                 first, last, skipped = span
                 found = _SPAN.fetch(connection, {**parameters, "first": first, "last": last})
                 return chunks.in_history_order(found)[offset - skipped : None if end is None else end - skipped]
-        return chunks.in_history_order(_WHOLE.fetch(connection, parameters))[offset:end]
+        return chunks.in_history_order(read_chunks(connection, run_id, key))[offset:end]
+
+
+def read_chunks(connection: sa.Connection, run_id: str, key: str) -> list[tuple[int, int, bytes]]:
+    """``(ts_from, ts_to, data)`` of every chunk of the run's metric ``key``, in ``ts_to`` order."""
+    return _WHOLE.fetch(connection, {"run_id": run_id, "key": key})
 
 
 def _page_span(sizes: Sequence[tuple[int, int, int]], offset: int, end: int | None) -> tuple[int, int, int] | None:
     """``(first ts_to, last ts_to, points before)`` of the chunks that hold points ``offset .. end`` when the
     chunks (``(ts_from, ts_to, points)`` in ``ts_to`` order) follow each other in time; else None, as is when the
     page is past the end."""
-    if any(later[0] <= earlier[1] for earlier, later in pairwise(sizes)):
+    if not chunks.follow_in_time(sizes):
         return None
     before, first, last, skipped = 0, None, None, 0
     for _, ts_to, points in sizes:

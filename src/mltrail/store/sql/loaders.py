@@ -120,14 +120,20 @@ class Baked:
         arguments = values if names is None else tuple(values[name] for name in names)
         binary = self._binary_rows and connection.dialect.driver == "psycopg"
         cursor = connection.connection.cursor(binary=True) if binary else connection.connection.cursor()
-        try:
-            cursor.execute(sql, arguments)
-            rows = cursor.fetchall()
-        except connection.dialect.loaded_dbapi.Error as error:
-            raise database_error(connection, sql, error, cursor) from error
-        finally:
-            cursor.close()
-        return rows if type(rows) is list else list(rows)  # PyMySQL's are a tuple
+        return cursor_rows(connection, cursor, sql, arguments)
+
+
+def cursor_rows(connection: sa.Connection, cursor: Any, sql: str, arguments: Any) -> list[tuple[Any, ...]]:
+    """All rows of ``sql`` run on ``cursor`` (a DBAPI cursor of ``connection``'s), which is closed after; DBAPI
+    errors are raised as SQLAlchemy raises them (:func:`database_error`)."""
+    try:
+        cursor.execute(sql, arguments)
+        rows = cursor.fetchall()
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise database_error(connection, sql, error, cursor) from error
+    finally:
+        cursor.close()
+    return rows if type(rows) is list else list(rows)  # PyMySQL's are a tuple
 
 
 _IDS_MARKER = "__mltrail_ids__"
