@@ -105,22 +105,14 @@ def _chunk_rows(connection: sa.Connection) -> Iterator[dict[str, Any]]:
 
 def _metric_rows(connection: sa.Connection) -> Iterator[dict[str, Any]]:
     """The points of every chunk as ``metrics`` rows, one run at a time (one query per run, as on upgrade)."""
+    from mltrail.store.sql.chunks import write_points
+
     chunks = sa.table("metric_chunks", *(sa.column(name) for name in ("run_pk", "key", "ts_to", "data")))
     c = chunks.c
     for run_pk in _run_pks(connection):
         query = sa.select(c.key, c.data).where(c.run_pk == run_pk).order_by(c.key, c.ts_to)
         for key, history in groupby(connection.execute(query).all(), itemgetter(0)):
             # Readers merge chunks that hold a point twice; the primary key of ``metrics`` admits it once.
-            for timestamp, step, value_class, value in dict.fromkeys(_points(data for _, data in history)):
-                yield dict(zip(_METRIC_COLUMNS, (run_pk, key, timestamp, step, value_class, value), strict=True))
-
-
-def _points(chunk_data: Iterable[bytes]) -> Iterator[tuple[int, int, int, float]]:
-    """``(timestamp, step, value_class, value)`` of every point of the chunks, non-finite values encoded."""
-    from mltrail.store.sql.chunks import unpack
-    from mltrail.store.sql.schema import encode_value
-
-    for data in chunk_data:
-        for timestamp, step, raw in zip(*unpack(data), strict=True):
-            value, value_class = encode_value(raw)
-            yield timestamp, step, value_class, value
+            points = dict.fromkeys(point for _, data in history for point in write_points(run_pk, key, data))
+            for point in points:
+                yield dict(zip(_METRIC_COLUMNS, point, strict=True))
